@@ -1,0 +1,72 @@
+//! /auth handlers: token and refresh. Rules (throttling, one answer for
+//! every bad credential) live in `services::auth`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::api::body::{Fields, JsonObject};
+use crate::api::dto::TokenBody;
+use crate::context::AppContext;
+use crate::error::{ApiError, Problem};
+use crate::services::auth;
+
+/// Sign in: a username and password for an access and a refresh token.
+#[utoipa::path(
+    post, path = "/auth/token", tag = "auth",
+    request_body = crate::api::dto::TokenRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenBody),
+        (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password, or inactive user", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn token(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::new(body);
+    let username = fields.required_string("username");
+    let password = fields.required_string("password");
+    fields.finish()?;
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(ApiError::internal());
+    };
+    let client = req
+        .peer_addr()
+        .map(|addr| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let pair = web::block(move || auth::login(&ctx, client, &username, &password)).await??;
+    Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
+}
+
+/// Trade a refresh token for a new pair.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "auth",
+    request_body = crate::api::dto::RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenBody),
+        (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not a valid refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh(
+    ctx: web::Data<AppContext>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::new(body);
+    let token = fields.required_string("refresh_token");
+    fields.finish()?;
+    let Some(token) = token else {
+        return Err(ApiError::internal());
+    };
+    let pair = web::block(move || auth::refresh(&ctx, &token)).await??;
+    Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
+}

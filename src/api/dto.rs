@@ -1,0 +1,183 @@
+//! The JSON shapes of the contract, and the mapping from models to them.
+//! Who sees what is decided here, once: `email`, `is_staff` and
+//! `last_login` only for the user themself or staff. No password or hash
+//! field exists in any of these types. Request types are here for the
+//! OpenAPI document; bodies are read field by field in `body.rs`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::jwt::TokenPair;
+use crate::clock::rfc3339;
+use crate::media::MediaStorage;
+use crate::models::{Profile, User};
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"url": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708.jpg", "width": 300, "height": 225, "is_default": false}))]
+pub struct ImageBody {
+    /// MEDIA_URL joined with the stored name, as Django's `ImageField.url`.
+    pub url: String,
+    pub width: i32,
+    pub height: i32,
+    /// True while the profile shows the shipped default picture.
+    pub is_default: bool,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true}, "updated_at": "2026-11-24T21:00:00Z"}))]
+pub struct ProfileBody {
+    pub user_id: i64,
+    pub username: String,
+    pub bio: String,
+    pub image: ImageBody,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+impl ProfileBody {
+    pub fn new(user: &User, profile: &Profile, media: &dyn MediaStorage) -> Self {
+        Self {
+            user_id: user.id,
+            username: user.username.clone(),
+            bio: profile.bio.clone(),
+            image: ImageBody {
+                url: media.url(&profile.image),
+                width: profile.image_width,
+                height: profile.image_height,
+                is_default: profile.has_default_image(),
+            },
+            updated_at: rfc3339(profile.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 1, "username": "alice", "date_joined": "2026-11-24T21:00:00Z", "profile": {"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true}, "updated_at": "2026-11-24T21:00:00Z"}, "email": "alice@example.com", "is_staff": false, "last_login": null}))]
+pub struct UserBody {
+    pub id: i64,
+    pub username: String,
+    /// RFC 3339, UTC.
+    pub date_joined: String,
+    pub profile: ProfileBody,
+    /// Only for the user themself or staff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Only for the user themself or staff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_staff: Option<bool>,
+    /// Only for the user themself or staff; null until the first sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub last_login: Option<Option<String>>,
+}
+
+impl UserBody {
+    /// `viewer` is who asks: the private fields show for self or staff.
+    pub fn new(
+        user: &User,
+        profile: &Profile,
+        viewer: Option<&User>,
+        media: &dyn MediaStorage,
+    ) -> Self {
+        let private = viewer.is_some_and(|v| v.id == user.id || v.is_staff);
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            date_joined: rfc3339(user.date_joined),
+            profile: ProfileBody::new(user, profile, media),
+            email: private.then(|| user.email.clone()),
+            is_staff: private.then_some(user.is_staff),
+            last_login: private.then(|| user.last_login.map(rfc3339)),
+        }
+    }
+}
+
+/// A page in Django REST framework's limit/offset shape.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UserPage {
+    pub count: i64,
+    /// The next page's URL, or null on the last page.
+    pub next: Option<String>,
+    /// The previous page's URL, or null on the first page.
+    pub previous: Option<String>,
+    pub results: Vec<UserBody>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9…", "refresh_token": "eyJhbGciOiJIUzI1NiJ9…", "token_type": "Bearer", "expires_in": 900}))]
+pub struct TokenBody {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl From<TokenPair> for TokenBody {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: pair.expires_in,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok` when the database answers.
+    pub status: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "email": "alice@example.com", "password": "correct horse battery"}))]
+pub struct RegisterRequest {
+    /// 1–150 letters, digits and `@.+-_`; unique regardless of case.
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$")]
+    pub username: String,
+    /// A valid address of at most 254 characters; unique regardless of case.
+    #[schema(max_length = 254, format = "email")]
+    pub email: String,
+    /// At least 8 characters, not entirely numeric, not the username.
+    #[schema(min_length = 8, format = "password")]
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "alice@example.org"}))]
+pub struct UserPatchRequest {
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$")]
+    pub username: Option<String>,
+    #[schema(max_length = 254, format = "email")]
+    pub email: Option<String>,
+    #[schema(min_length = 8, format = "password")]
+    pub password: Option<String>,
+    /// Required when changing your own password.
+    #[schema(format = "password")]
+    pub current_password: Option<String>,
+    /// Superusers only.
+    pub is_staff: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"bio": "I paint birds."}))]
+pub struct ProfilePatchRequest {
+    /// At most 500 characters.
+    #[schema(max_length = 500)]
+    pub bio: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "password": "correct horse battery"}))]
+pub struct TokenRequest {
+    pub username: String,
+    #[schema(format = "password")]
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}

@@ -1,0 +1,82 @@
+//! /users/{id}/profile and /profile handlers. Rules live in
+//! `services::profiles`.
+
+use actix_web::{web, HttpResponse};
+
+use crate::api::body::{path_id, Fields, JsonObject};
+use crate::api::dto::ProfileBody;
+use crate::auth::extractor::AuthUser;
+use crate::context::AppContext;
+use crate::domain::Bio;
+use crate::error::{ApiError, Problem};
+use crate::services::profiles;
+
+/// Read a user's profile.
+#[utoipa::path(
+    get, path = "/users/{id}/profile", tag = "profiles",
+    params(("id" = i64, Path, description = "The user's id", minimum = 1)),
+    responses(
+        (status = 200, description = "The profile", body = ProfileBody),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "profile for this user")?;
+    let work_ctx = ctx.clone();
+    let (user, profile) = web::block(move || profiles::get(&work_ctx, id)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+}
+
+/// Change a profile's bio: the user themself or staff.
+#[utoipa::path(
+    patch, path = "/users/{id}/profile", tag = "profiles",
+    params(("id" = i64, Path, description = "The user's id", minimum = 1)),
+    request_body = crate::api::dto::ProfilePatchRequest,
+    responses(
+        (status = 200, description = "The changed profile", body = ProfileBody),
+        (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not this user and not staff", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bio over 500 characters", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    ctx: web::Data<AppContext>,
+    id: web::Path<String>,
+    AuthUser(actor): AuthUser,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "profile for this user")?;
+    let mut fields = Fields::new(body);
+    let bio = fields.optional_string("bio");
+    let bio = fields.parse("bio", bio, Bio::parse);
+    fields.finish()?;
+    let work_ctx = ctx.clone();
+    let (user, profile) =
+        web::block(move || profiles::update(&work_ctx, &actor, id, bio)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+}
+
+/// Read your own profile.
+#[utoipa::path(
+    get, path = "/profile", tag = "profiles",
+    responses(
+        (status = 200, description = "Your profile", body = ProfileBody),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn own(
+    ctx: web::Data<AppContext>,
+    AuthUser(user): AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let work_ctx = ctx.clone();
+    let (user, profile) = web::block(move || profiles::get(&work_ctx, user.id)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+}

@@ -1,0 +1,211 @@
+//! /users handlers: extract, call one service on the blocking pool, shape
+//! the answer. Rules live in `services::users`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::api::body::{path_id, Fields, JsonObject};
+use crate::api::dto::{UserBody, UserPage};
+use crate::api::pagination::PageRequest;
+use crate::auth::extractor::{AuthUser, MaybeAuthUser};
+use crate::context::AppContext;
+use crate::domain::{Email, Password, Username};
+use crate::error::{ApiError, Problem};
+use crate::services::users::{self, Registration, UserUpdate};
+
+/// Register a user; the profile is created with it.
+#[utoipa::path(
+    post, path = "/users", tag = "users",
+    request_body = crate::api::dto::RegisterRequest,
+    responses(
+        (status = 201, description = "Created; the new user's own view", body = UserBody,
+         headers(("Location" = String, description = "/users/{id}"))),
+        (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn register(
+    ctx: web::Data<AppContext>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::new(body);
+    let raw_username = fields.required_string("username");
+    let username = fields.parse("username", raw_username.clone(), Username::parse);
+    let email = fields.required_string("email");
+    let email = fields.parse("email", email, Email::parse);
+    let password = fields.required_string("password").and_then(|raw| {
+        let name = raw_username.as_deref().unwrap_or("");
+        Password::parse(&raw, name.trim(), ctx.settings.max_password_length)
+            .map_err(|problems| {
+                problems
+                    .into_iter()
+                    .for_each(|p| fields.error("password", p))
+            })
+            .ok()
+    });
+    fields.finish()?;
+    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+        return Err(ApiError::internal());
+    };
+    let registration = Registration {
+        username,
+        email,
+        password,
+        is_staff: false,
+        is_superuser: false,
+    };
+    let work_ctx = ctx.clone();
+    let (user, profile) = web::block(move || users::register(&work_ctx, registration)).await??;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/users/{}", user.id)))
+        .json(UserBody::new(
+            &user,
+            &profile,
+            Some(&user),
+            ctx.media.as_ref(),
+        )))
+}
+
+/// List users, ordered by id.
+#[utoipa::path(
+    get, path = "/users", tag = "users",
+    params(
+        ("limit" = Option<i64>, Query, description = "Page size (default 20, at most 100)", minimum = 1),
+        ("offset" = Option<i64>, Query, description = "Items to skip (default 0)", minimum = 0),
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of the username"),
+    ),
+    responses(
+        (status = 200, description = "One page of users", body = UserPage),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    AuthUser(viewer): AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::from_request(&req);
+    let search = page.param("search").map(str::to_owned);
+    let (limit, offset) = (page.limit, page.offset);
+    let work_ctx = ctx.clone();
+    let (rows, count) =
+        web::block(move || users::list(&work_ctx, search.as_deref(), limit, offset)).await??;
+    let (next, previous) = page.links(&req, count);
+    let results = rows
+        .iter()
+        .map(|(user, profile)| UserBody::new(user, profile, Some(&viewer), ctx.media.as_ref()))
+        .collect();
+    Ok(HttpResponse::Ok().json(UserPage {
+        count,
+        next,
+        previous,
+        results,
+    }))
+}
+
+/// Read a user; private fields only for the user themself or staff.
+#[utoipa::path(
+    get, path = "/users/{id}", tag = "users",
+    params(("id" = i64, Path, description = "The user's id", minimum = 1)),
+    responses(
+        (status = 200, description = "The user", body = UserBody),
+        (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    id: web::Path<String>,
+    MaybeAuthUser(viewer): MaybeAuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "user")?;
+    let work_ctx = ctx.clone();
+    let (user, profile) = web::block(move || users::get(&work_ctx, id)).await??;
+    Ok(HttpResponse::Ok().json(UserBody::new(
+        &user,
+        &profile,
+        viewer.as_ref(),
+        ctx.media.as_ref(),
+    )))
+}
+
+/// Change a user: the user themself or staff; `is_staff` by superusers only.
+#[utoipa::path(
+    patch, path = "/users/{id}", tag = "users",
+    params(("id" = i64, Path, description = "The user's id", minimum = 1)),
+    request_body = crate::api::dto::UserPatchRequest,
+    responses(
+        (status = 200, description = "The changed user", body = UserBody),
+        (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not this user, not staff, or is_staff without being a superuser", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    ctx: web::Data<AppContext>,
+    id: web::Path<String>,
+    AuthUser(actor): AuthUser,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "user")?;
+    let mut fields = Fields::new(body);
+    let username = fields.optional_string("username");
+    let username = fields.parse("username", username, Username::parse);
+    let email = fields.optional_string("email");
+    let email = fields.parse("email", email, Email::parse);
+    let update = UserUpdate {
+        username,
+        email,
+        password: fields.optional_string("password"),
+        current_password: fields.optional_string("current_password"),
+        is_staff: fields.optional_bool("is_staff"),
+    };
+    fields.finish()?;
+    let work_ctx = ctx.clone();
+    let viewer = actor.clone();
+    let (user, profile) =
+        web::block(move || users::update(&work_ctx, &actor, id, update)).await??;
+    // After changing their own password the actor's view is their new self.
+    let viewer = if viewer.id == user.id {
+        user.clone()
+    } else {
+        viewer
+    };
+    Ok(HttpResponse::Ok().json(UserBody::new(
+        &user,
+        &profile,
+        Some(&viewer),
+        ctx.media.as_ref(),
+    )))
+}
+
+/// Delete a user, its profile (by the database's cascade) and its picture.
+#[utoipa::path(
+    delete, path = "/users/{id}", tag = "users",
+    params(("id" = i64, Path, description = "The user's id", minimum = 1)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not this user and not staff", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    id: web::Path<String>,
+    AuthUser(actor): AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "user")?;
+    web::block(move || users::delete(&ctx, &actor, id)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,171 @@
+//! Access and refresh tokens: HS256 JWTs whose algorithm is pinned, whose
+//! `exp` is required, and which carry the user's `token_version` so that a
+//! password change kills every older token. An access token is never
+//! accepted where a refresh token is expected, nor the reverse.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id, as a string (RFC 7519).
+    pub sub: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub typ: TokenKind,
+    /// The user's `token_version` when the token was issued.
+    pub ver: i64,
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<i64> {
+        self.sub.parse().ok().filter(|id| *id > 0)
+    }
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+/// A freshly issued pair.
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+impl JwtKeys {
+    /// `secret` is JWT_SECRET; `None` makes a random one (tokens then die
+    /// with the process, which the start-up warning says).
+    pub fn new(secret: Option<&str>, access_ttl: Duration, refresh_ttl: Duration) -> Self {
+        let secret_bytes = match secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                let mut random = vec![0u8; 64];
+                rand::rngs::OsRng.fill_bytes(&mut random);
+                random
+            }
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(&secret_bytes),
+            decoding: DecodingKey::from_secret(&secret_bytes),
+            validation,
+            access_ttl,
+            refresh_ttl,
+        }
+    }
+
+    pub fn issue_pair(
+        &self,
+        user_id: i64,
+        token_version: i64,
+    ) -> Result<TokenPair, jsonwebtoken::errors::Error> {
+        Ok(TokenPair {
+            access_token: self.issue(user_id, token_version, TokenKind::Access)?,
+            refresh_token: self.issue(user_id, token_version, TokenKind::Refresh)?,
+            expires_in: self.access_ttl.as_secs(),
+        })
+    }
+
+    fn issue(
+        &self,
+        user_id: i64,
+        token_version: i64,
+        kind: TokenKind,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = unix_now();
+        let ttl = match kind {
+            TokenKind::Access => self.access_ttl,
+            TokenKind::Refresh => self.refresh_ttl,
+        };
+        let claims = Claims {
+            sub: user_id.to_string(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+            typ: kind,
+            ver: token_version,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// The claims of a valid, unexpired token of the expected kind.
+    pub fn verify(&self, token: &str, expected: TokenKind) -> Option<Claims> {
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        (claims.typ == expected && claims.user_id().is_some()).then_some(claims)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(
+            Some("a-test-secret-that-is-long-enough-0123"),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        )
+    }
+
+    #[test]
+    fn access_and_refresh_are_not_interchangeable() {
+        let keys = keys();
+        let pair = keys.issue_pair(7, 3).unwrap();
+        let access = keys.verify(&pair.access_token, TokenKind::Access).unwrap();
+        assert_eq!((access.user_id(), access.ver), (Some(7), 3));
+        assert!(keys
+            .verify(&pair.access_token, TokenKind::Refresh)
+            .is_none());
+        assert!(keys
+            .verify(&pair.refresh_token, TokenKind::Access)
+            .is_none());
+        assert!(keys
+            .verify(&pair.refresh_token, TokenKind::Refresh)
+            .is_some());
+    }
+
+    #[test]
+    fn another_secret_or_algorithm_is_refused() {
+        let other = JwtKeys::new(
+            Some("another-secret-that-is-long-enough-0123"),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        let pair = other.issue_pair(1, 0).unwrap();
+        assert!(keys()
+            .verify(&pair.access_token, TokenKind::Access)
+            .is_none());
+        // alg "none" with the same claims.
+        let unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo0MTAyNDQ0ODAwLCJpYXQiOjAsInR5cCI6ImFjY2VzcyIsInZlciI6MH0.";
+        assert!(keys().verify(unsigned, TokenKind::Access).is_none());
+        assert!(keys().verify("garbage", TokenKind::Access).is_none());
+    }
+}

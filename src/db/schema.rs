@@ -1,0 +1,36 @@
+//! The tables, as diesel sees them. One schema serves both backends, so it
+//! names only SQL types that SQLite and PostgreSQL share (BigInt, Integer,
+//! Text, Bool, Timestamp). It must not drift from `migrations/`: a change
+//! there is a new migration plus an edit here.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_normalized -> Text,
+        email -> Text,
+        email_normalized -> Text,
+        password_hash -> Text,
+        is_active -> Bool,
+        is_staff -> Bool,
+        is_superuser -> Bool,
+        date_joined -> Timestamp,
+        last_login -> Nullable<Timestamp>,
+        token_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    profiles (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        image -> Text,
+        image_width -> Integer,
+        image_height -> Integer,
+        bio -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(profiles -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, profiles);

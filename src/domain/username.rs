@@ -1,0 +1,91 @@
+use std::fmt;
+
+pub const MAX_USERNAME_CHARS: usize = 150;
+
+/// 1–150 letters, digits and `@.+-_`, as Django's `UnicodeUsernameValidator`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        // DRF's CharField trims surrounding white space before validating.
+        let value = raw.trim();
+        if value.is_empty() {
+            return Err("This field may not be blank.".into());
+        }
+        if value.chars().count() > MAX_USERNAME_CHARS {
+            return Err(format!(
+                "Ensure this field has no more than {MAX_USERNAME_CHARS} characters."
+            ));
+        }
+        let allowed = |c: char| c.is_alphanumeric() || "@.+-_".contains(c);
+        if !value.chars().all(allowed) {
+            return Err(
+                "Enter a valid username. This value may contain only letters, \
+                        numbers, and @/./+/-/_ characters."
+                    .into(),
+            );
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form uniqueness and search compare: case does not count.
+    pub fn normalized(&self) -> String {
+        normalize(&self.0)
+    }
+}
+
+/// Lower-cases the way uniqueness is judged, for usernames and search terms.
+pub fn normalize(value: &str) -> String {
+    value.to_lowercase()
+}
+
+impl fmt::Debug for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_django_accepts() {
+        for ok in [
+            "alice",
+            "a",
+            "a.b+c-d_e@f",
+            "Jörg",
+            "用户",
+            &"x".repeat(150),
+        ] {
+            assert!(Username::parse(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(Username::parse("  bob ").unwrap().as_str(), "bob");
+    }
+
+    #[test]
+    fn refuses_what_django_refuses() {
+        for bad in [
+            "",
+            "   ",
+            "a b",
+            "a/b",
+            "<script>",
+            "a\u{0}b",
+            &"x".repeat(151),
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn normalized_ignores_case() {
+        assert_eq!(Username::parse("AlIcE").unwrap().normalized(), "alice");
+    }
+}

@@ -1,0 +1,42 @@
+//! The `profiles` row: one per user (UNIQUE user_id, ON DELETE CASCADE in
+//! the database itself). `image` is a name relative to MEDIA_ROOT, never a
+//! path a client chose.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::profiles;
+
+/// The stored name of the shipped default picture, relative to MEDIA_ROOT.
+pub const DEFAULT_IMAGE: &str = "default.jpg";
+/// The default picture's size; the migrations use the same numbers.
+pub const DEFAULT_IMAGE_SIZE: (i32, i32) = (300, 300);
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = profiles)]
+pub struct Profile {
+    pub id: i64,
+    pub user_id: i64,
+    pub image: String,
+    pub image_width: i32,
+    pub image_height: i32,
+    pub bio: String,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Profile {
+    pub fn has_default_image(&self) -> bool {
+        self.image == DEFAULT_IMAGE
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = profiles)]
+pub struct NewProfile<'a> {
+    pub user_id: i64,
+    pub image: &'a str,
+    pub image_width: i32,
+    pub image_height: i32,
+    pub bio: &'a str,
+    pub updated_at: NaiveDateTime,
+}

@@ -1,0 +1,75 @@
+//! The `users` row. `password_hash` lives here and nowhere near a response:
+//! `User` deliberately implements neither `Serialize` nor a `Debug` that
+//! shows the hash.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::users;
+
+#[derive(Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub username_normalized: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub password_hash: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: NaiveDateTime,
+    pub last_login: Option<NaiveDateTime>,
+    /// Bumped on every password change; tokens carry it, so older ones die.
+    pub token_version: i64,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("is_staff", &self.is_staff)
+            .field("is_superuser", &self.is_superuser)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub username_normalized: &'a str,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub password_hash: &'a str,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: NaiveDateTime,
+}
+
+/// A partial update of a user; `None` leaves a column as it is.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub username: Option<String>,
+    pub username_normalized: Option<String>,
+    pub email: Option<String>,
+    pub email_normalized: Option<String>,
+    pub password_hash: Option<String>,
+    pub is_staff: Option<bool>,
+    pub token_version: Option<i64>,
+}
+
+impl UserChanges {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none()
+            && self.email.is_none()
+            && self.password_hash.is_none()
+            && self.is_staff.is_none()
+    }
+}

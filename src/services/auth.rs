@@ -1,0 +1,100 @@
+//! Signing in, refreshing and recognising tokens. The rules: one answer for
+//! a wrong username and a wrong password (and the same time, via a dummy
+//! hash); inactive users cannot sign in; repeated failures from one client
+//! for one username are throttled; a token is only good while the user's
+//! password generation (`token_version`) is the one it was issued for.
+
+use std::net::IpAddr;
+
+use diesel::prelude::*;
+
+use crate::auth::jwt::{TokenKind, TokenPair};
+use crate::context::AppContext;
+use crate::db::schema::users;
+use crate::domain::normalize_username as normalize;
+use crate::error::ServiceError;
+use crate::models::User;
+use crate::services::{atomic, connection};
+
+const BAD_CREDENTIALS: &str = "No active account found with the given credentials.";
+const BAD_TOKEN: &str = "Given token not valid for any token type, or expired.";
+
+pub fn login(
+    ctx: &AppContext,
+    client: IpAddr,
+    username: &str,
+    password: &str,
+) -> Result<TokenPair, ServiceError> {
+    let throttle_key = normalize(username.trim());
+    ctx.throttle
+        .check(client, &throttle_key)
+        .map_err(|retry_after| ServiceError::Throttled { retry_after })?;
+
+    let mut conn = connection(ctx)?;
+    let found: Option<User> = users::table
+        .filter(users::username_normalized.eq(&throttle_key))
+        .select(User::as_select())
+        .first(&mut conn)
+        .optional()?;
+
+    let verified = match &found {
+        Some(user) => ctx.passwords.verify(password, &user.password_hash),
+        None => {
+            ctx.passwords.verify_dummy(password);
+            false
+        }
+    };
+    let user = match found {
+        Some(user) if verified && user.is_active => user,
+        Some(_) if verified => return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS)),
+        _ => {
+            ctx.throttle.record_failure(client, &throttle_key);
+            return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
+        }
+    };
+    ctx.throttle.reset(client, &throttle_key);
+
+    atomic(&mut conn, |work| {
+        diesel::update(users::table.find(user.id))
+            .set(users::last_login.eq(crate::clock::now()))
+            .execute(work.conn)?;
+        Ok(())
+    })?;
+    issue(ctx, &user)
+}
+
+pub fn refresh(ctx: &AppContext, refresh_token: &str) -> Result<TokenPair, ServiceError> {
+    let user = user_for_token(ctx, refresh_token, TokenKind::Refresh)?;
+    issue(ctx, &user)
+}
+
+/// The active user an access token speaks for.
+pub fn authenticate(ctx: &AppContext, access_token: &str) -> Result<User, ServiceError> {
+    user_for_token(ctx, access_token, TokenKind::Access)
+}
+
+fn user_for_token(ctx: &AppContext, token: &str, kind: TokenKind) -> Result<User, ServiceError> {
+    let claims = ctx
+        .jwt
+        .verify(token, kind)
+        .ok_or(ServiceError::Unauthenticated(BAD_TOKEN))?;
+    let user_id = claims
+        .user_id()
+        .ok_or(ServiceError::Unauthenticated(BAD_TOKEN))?;
+    let mut conn = connection(ctx)?;
+    let user: Option<User> = users::table
+        .find(user_id)
+        .select(User::as_select())
+        .first(&mut conn)
+        .optional()?;
+    match user {
+        Some(user) if user.is_active && user.token_version == claims.ver => Ok(user),
+        _ => Err(ServiceError::Unauthenticated(BAD_TOKEN)),
+    }
+}
+
+fn issue(ctx: &AppContext, user: &User) -> Result<TokenPair, ServiceError> {
+    ctx.jwt
+        .issue_pair(user.id, user.token_version)
+        .map_err(ServiceError::internal)
+}

@@ -1,0 +1,308 @@
+//! Users: registration, reading, listing, changing and deleting. This is
+//! the one save path for users: every insert and update sends
+//! `post_save<User>` inside its transaction (the `create_profile` receiver
+//! makes the profile there), and the CLI's `createsuperuser` comes through
+//! `create_user` too. Permission rules: self or staff may change or delete a
+//! user; only a superuser may change `is_staff`.
+
+use diesel::prelude::*;
+
+use crate::context::AppContext;
+use crate::db::schema::{profiles, users};
+use crate::db::AnyConnection;
+use crate::domain::{Email, Password, Username};
+use crate::error::{FieldErrors, ServiceError};
+use crate::models::{NewUser, Profile, User, UserChanges};
+use crate::services::{atomic, connection};
+use crate::signals::{PostDelete, PostSave, Signals};
+
+/// A user with the profile the signal made for it.
+pub type UserWithProfile = (User, Profile);
+
+pub struct Registration {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+/// What a PATCH asks to change; `None` leaves a field alone. The password
+/// comes raw: whether it is acceptable depends on the user it is for.
+#[derive(Default)]
+pub struct UserUpdate {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub password: Option<String>,
+    pub current_password: Option<String>,
+    pub is_staff: Option<bool>,
+}
+
+pub fn register(
+    ctx: &AppContext,
+    registration: Registration,
+) -> Result<UserWithProfile, ServiceError> {
+    // Hash before the transaction: the write lock is not held for argon2.
+    let password_hash = ctx
+        .passwords
+        .hash(registration.password.expose())
+        .map_err(ServiceError::internal)?;
+    let mut conn = connection(ctx)?;
+    create_user(&mut conn, &ctx.signals, &registration, &password_hash)
+}
+
+/// Inserts a user and sends `post_save<User>{created: true}` in the same
+/// transaction; a failing receiver leaves no user behind.
+pub fn create_user(
+    conn: &mut AnyConnection,
+    signals: &Signals,
+    registration: &Registration,
+    password_hash: &str,
+) -> Result<UserWithProfile, ServiceError> {
+    let username_normalized = registration.username.normalized();
+    let email_normalized = registration.email.normalized();
+    atomic(conn, |work| {
+        let id: i64 = diesel::insert_into(users::table)
+            .values(NewUser {
+                username: registration.username.as_str(),
+                username_normalized: &username_normalized,
+                email: registration.email.as_str(),
+                email_normalized: &email_normalized,
+                password_hash,
+                is_active: true,
+                is_staff: registration.is_staff,
+                is_superuser: registration.is_superuser,
+                date_joined: crate::clock::now(),
+            })
+            .returning(users::id)
+            .get_result(work.conn)?;
+        let user: User = users::table
+            .find(id)
+            .select(User::as_select())
+            .first(work.conn)?;
+        signals.post_save_user.send(
+            work,
+            &PostSave {
+                instance: user.clone(),
+                created: true,
+            },
+        )?;
+        let profile = profile_of(work.conn, user.id)?;
+        Ok((user, profile))
+    })
+}
+
+pub fn get(ctx: &AppContext, id: i64) -> Result<UserWithProfile, ServiceError> {
+    find(&mut *connection(ctx)?, id)
+}
+
+pub fn find(conn: &mut AnyConnection, id: i64) -> Result<UserWithProfile, ServiceError> {
+    users::table
+        .inner_join(profiles::table)
+        .filter(users::id.eq(id))
+        .select((User::as_select(), Profile::as_select()))
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound("No user with this id."))
+}
+
+fn profile_of(conn: &mut AnyConnection, user_id: i64) -> Result<Profile, ServiceError> {
+    profiles::table
+        .filter(profiles::user_id.eq(user_id))
+        .select(Profile::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ServiceError::internal(format!("user {user_id} has no profile")))
+}
+
+/// One page of users ordered by id, with their profiles (one query), and
+/// the number of users matching (a second query).
+pub fn list(
+    ctx: &AppContext,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<UserWithProfile>, i64), ServiceError> {
+    let mut conn = connection(ctx)?;
+    let pattern = search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("%{}%", escape_like(&crate::domain::normalize_username(s))));
+    let matching = || {
+        let mut query = users::table.inner_join(profiles::table).into_boxed();
+        if let Some(pattern) = &pattern {
+            query = query.filter(
+                users::username_normalized
+                    .like(pattern.clone())
+                    .escape('\\'),
+            );
+        }
+        query
+    };
+    let page = matching()
+        .select((User::as_select(), Profile::as_select()))
+        .order(users::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(&mut conn)?;
+    let count = matching().count().get_result(&mut conn)?;
+    Ok((page, count))
+}
+
+fn escape_like(term: &str) -> String {
+    let mut escaped = String::with_capacity(term.len());
+    for c in term.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+pub fn update(
+    ctx: &AppContext,
+    actor: &User,
+    id: i64,
+    update: UserUpdate,
+) -> Result<UserWithProfile, ServiceError> {
+    let mut conn = connection(ctx)?;
+    let (target, _) = find(&mut conn, id)?;
+    if actor.id != target.id && !actor.is_staff {
+        return Err(ServiceError::Forbidden(
+            "You may only change your own account.",
+        ));
+    }
+    if update.is_staff.is_some() && !actor.is_superuser {
+        return Err(ServiceError::Forbidden(
+            "Only a superuser may change is_staff.",
+        ));
+    }
+
+    let mut changes = UserChanges {
+        username_normalized: update.username.as_ref().map(Username::normalized),
+        username: update.username.as_ref().map(|u| u.as_str().to_owned()),
+        email_normalized: update.email.as_ref().map(Email::normalized),
+        email: update.email.as_ref().map(|e| e.as_str().to_owned()),
+        is_staff: update.is_staff,
+        ..UserChanges::default()
+    };
+    if let Some(password) = &update.password {
+        let username = changes.username.as_deref().unwrap_or(&target.username);
+        let password = check_password_change(
+            ctx,
+            actor,
+            &target,
+            password,
+            username,
+            update.current_password.as_deref(),
+        )?;
+        changes.password_hash = Some(
+            ctx.passwords
+                .hash(password.expose())
+                .map_err(ServiceError::internal)?,
+        );
+    }
+    if changes.is_empty() {
+        return find(&mut conn, id);
+    }
+
+    let password_changed = changes.password_hash.is_some();
+    atomic(&mut conn, |work| {
+        diesel::update(users::table.find(id))
+            .set(&changes)
+            .execute(work.conn)?;
+        if password_changed {
+            // Every token carries the version it was issued for: bumping it
+            // invalidates all of them at once.
+            diesel::update(users::table.find(id))
+                .set(users::token_version.eq(users::token_version + 1))
+                .execute(work.conn)?;
+        }
+        let (user, profile) = find(work.conn, id)?;
+        ctx.signals.post_save_user.send(
+            work,
+            &PostSave {
+                instance: user.clone(),
+                created: false,
+            },
+        )?;
+        Ok((user, profile))
+    })
+}
+
+/// A user changing their own password must prove they know the current
+/// one; staff changing someone else's need not.
+fn check_password_change(
+    ctx: &AppContext,
+    actor: &User,
+    target: &User,
+    new_password: &str,
+    username: &str,
+    current_password: Option<&str>,
+) -> Result<Password, ServiceError> {
+    let mut errors = FieldErrors::new();
+    let password = Password::parse(new_password, username, ctx.settings.max_password_length)
+        .map_err(|problems| errors.insert("password".into(), problems))
+        .ok();
+    if actor.id == target.id {
+        match current_password {
+            None => {
+                errors.insert(
+                    "current_password".into(),
+                    vec!["This field is required to change your own password.".into()],
+                );
+            }
+            Some(current) if !ctx.passwords.verify(current, &target.password_hash) => {
+                errors.insert(
+                    "current_password".into(),
+                    vec!["Your current password was entered incorrectly.".into()],
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    match password {
+        Some(password) if errors.is_empty() => Ok(password),
+        _ => Err(ServiceError::Invalid(errors)),
+    }
+}
+
+/// Deletes a user; the database cascades to the profile, and the picture
+/// file goes once the deletion has committed (`post_delete<Profile>`).
+pub fn delete(ctx: &AppContext, actor: &User, id: i64) -> Result<(), ServiceError> {
+    let mut conn = connection(ctx)?;
+    let (target, _) = find(&mut conn, id)?;
+    if actor.id != target.id && !actor.is_staff {
+        return Err(ServiceError::Forbidden(
+            "You may only delete your own account.",
+        ));
+    }
+    atomic(&mut conn, |work| {
+        let profile = profiles::table
+            .filter(profiles::user_id.eq(id))
+            .select(Profile::as_select())
+            .first(work.conn)
+            .optional()?;
+        let deleted = diesel::delete(users::table.find(id)).execute(work.conn)?;
+        if deleted == 0 {
+            return Err(ServiceError::NotFound("No user with this id."));
+        }
+        if let Some(profile) = profile {
+            ctx.signals
+                .post_delete_profile
+                .send(work, &PostDelete { instance: profile })?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_in_a_search_are_literal() {
+        assert_eq!(escape_like(r"a_b%c\d"), r"a\_b\%c\\d");
+    }
+}

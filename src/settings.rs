@@ -1,0 +1,357 @@
+//! Settings: every knob portrait has, read once at start from the
+//! environment (and a `.env` file), with the names and defaults of the
+//! contract. A bad value stops the start with one line naming the setting.
+//! Nothing else in the code reads the environment; this module must not
+//! log or print a secret.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which database a `DATABASE_URL` selects, decided by its scheme.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A path for SQLite (`sqlite://path`, `sqlite:///abs/path` or a bare path).
+    Sqlite(String),
+    /// A libpq connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .unwrap_or(raw);
+        if path.is_empty() {
+            return Err("an SQLite URL needs a file path".into());
+        }
+        if path.contains(":memory:") || path.contains("mode=memory") {
+            // Every pooled connection would see its own empty database.
+            return Err("an in-memory SQLite database cannot be shared by a pool".into());
+        }
+        if path.contains("://") {
+            return Err("expected sqlite://PATH, postgres://… or postgresql://…".into());
+        }
+        Ok(Self::Sqlite(path.to_owned()))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    // A PostgreSQL URL can carry a password: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{path}"),
+            Self::Postgres(_) => write!(f, "postgres://…"),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub database_pool_size: u32,
+    pub database_timeout: Duration,
+    pub bind_addr: SocketAddr,
+    pub media_root: PathBuf,
+    pub media_url: String,
+    /// `None` when JWT_SECRET is unset: a random one is made at start.
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub max_upload_bytes: usize,
+    pub max_image_pixels: u64,
+    pub avatar_size: u32,
+    pub cors_allowed_origins: Vec<String>,
+    pub max_json_bytes: usize,
+    pub max_password_length: usize,
+    pub login_max_failures: u32,
+    pub login_lockout: Duration,
+    pub workers: usize,
+    pub log_format: LogFormat,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &self.database_url)
+            .field("bind_addr", &self.bind_addr)
+            .field("media_root", &self.media_root)
+            .field("media_url", &self.media_url)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that could not be used: the one line a failed start prints.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+const MIN_JWT_SECRET_LEN: usize = 32;
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, SettingError> {
+        // A missing .env is normal; a malformed one is not silently ignored.
+        if let Err(error) = dotenvy::dotenv() {
+            if !error.not_found() {
+                return Err(SettingError {
+                    name: ".env",
+                    reason: error.to_string(),
+                });
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any source of named values (tests pass a map).
+    pub fn from_map(values: &HashMap<&str, String>) -> Result<Self, SettingError> {
+        Self::from_lookup(|name| values.get(name).cloned())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let reader = Reader { get: &get };
+
+        let database_url = reader.parse("DATABASE_URL", "sqlite://portrait.sqlite3", |raw| {
+            DatabaseUrl::parse(raw)
+        })?;
+        let default_pool = if database_url.is_postgres() { 10 } else { 8 };
+        let media_url = reader.parse("MEDIA_URL", "/media/", |raw| {
+            if raw.ends_with('/') {
+                Ok(raw.to_owned())
+            } else {
+                Err("must end with a slash, as Django requires".into())
+            }
+        })?;
+        let jwt_secret = match get("JWT_SECRET") {
+            Some(secret) if secret.len() < MIN_JWT_SECRET_LEN => {
+                return Err(SettingError {
+                    name: "JWT_SECRET",
+                    reason: format!("must be at least {MIN_JWT_SECRET_LEN} bytes long"),
+                })
+            }
+            other => other,
+        };
+        let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                    .filter(|origin| !origin.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        Ok(Self {
+            database_pool_size: reader.number("DATABASE_POOL_SIZE", default_pool, 1, 1000)?,
+            database_timeout: Duration::from_secs(reader.number("DATABASE_TIMEOUT", 5, 1, 600)?),
+            database_url,
+            bind_addr: reader.parse("BIND_ADDR", "127.0.0.1:8000", |raw| {
+                raw.parse::<SocketAddr>()
+                    .map_err(|_| "expected HOST:PORT, such as 127.0.0.1:8000".into())
+            })?,
+            media_root: PathBuf::from(get("MEDIA_ROOT").unwrap_or_else(|| "./media".into())),
+            media_url,
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(reader.number(
+                "ACCESS_TOKEN_TTL",
+                15 * 60,
+                1,
+                u32::MAX as u64,
+            )?),
+            refresh_token_ttl: Duration::from_secs(reader.number(
+                "REFRESH_TOKEN_TTL",
+                7 * 24 * 3600,
+                1,
+                u32::MAX as u64,
+            )?),
+            max_upload_bytes: reader.number("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1, 1 << 32)?,
+            max_image_pixels: reader.number("MAX_IMAGE_PIXELS", 40_000_000, 1, 1 << 32)?,
+            avatar_size: reader.number("AVATAR_SIZE", 300, 16, 4096)?,
+            cors_allowed_origins,
+            max_json_bytes: reader.number("MAX_JSON_BYTES", 64 * 1024, 256, 1 << 24)?,
+            max_password_length: reader.number("MAX_PASSWORD_LENGTH", 1024, 8, 65536)?,
+            login_max_failures: reader.number("LOGIN_MAX_FAILURES", 5, 1, 1_000_000)?,
+            login_lockout: Duration::from_secs(reader.number(
+                "LOGIN_LOCKOUT_SECONDS",
+                15 * 60,
+                1,
+                30 * 24 * 3600,
+            )?),
+            workers: reader.number("WORKERS", default_workers(), 1, 1024)?,
+            log_format: reader.parse("LOG_FORMAT", "human", |raw| {
+                match raw.to_ascii_lowercase().as_str() {
+                    "human" | "text" | "pretty" => Ok(LogFormat::Human),
+                    "json" => Ok(LogFormat::Json),
+                    _ => Err("expected human or json".into()),
+                }
+            })?,
+        })
+    }
+
+    /// `image.url` of a stored name: MEDIA_URL joined with it, as Django's
+    /// `ImageField.url` does.
+    pub fn media_url_of(&self, stored_name: &str) -> String {
+        format!("{}{}", self.media_url, stored_name)
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Reader<'_> {
+    fn parse<T>(
+        &self,
+        name: &'static str,
+        default: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, SettingError> {
+        let raw = (self.get)(name).unwrap_or_else(|| default.to_owned());
+        parse(raw.trim()).map_err(|reason| SettingError { name, reason })
+    }
+
+    fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        min: u64,
+        max: u64,
+    ) -> Result<T, SettingError>
+    where
+        T: TryFrom<u64>,
+    {
+        let Some(raw) = (self.get)(name) else {
+            return Ok(default);
+        };
+        let reason = || format!("expected a whole number from {min} to {max}, got {raw:?}");
+        let value: u64 = raw.trim().parse().map_err(|_| SettingError {
+            name,
+            reason: reason(),
+        })?;
+        if !(min..=max).contains(&value) {
+            return Err(SettingError {
+                name,
+                reason: reason(),
+            });
+        }
+        T::try_from(value).map_err(|_| SettingError {
+            name,
+            reason: reason(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&'static str, &str)]) -> Result<Settings, SettingError> {
+        let map: HashMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        Settings::from_map(&map)
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite("portrait.sqlite3".into())
+        );
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.media_root, PathBuf::from("./media"));
+        assert_eq!(s.media_url, "/media/");
+        assert!(s.jwt_secret.is_none());
+        assert_eq!(s.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(s.refresh_token_ttl, Duration::from_secs(604800));
+        assert_eq!(s.max_upload_bytes, 10485760);
+        assert_eq!(s.max_image_pixels, 40_000_000);
+        assert_eq!(s.avatar_size, 300);
+        assert!(s.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn database_url_scheme_selects_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/p.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/p.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("data.db").unwrap(),
+            DatabaseUrl::Sqlite("data.db".into())
+        );
+        assert!(DatabaseUrl::parse("postgresql://u@h/db")
+            .unwrap()
+            .is_postgres());
+        assert!(DatabaseUrl::parse("postgres://u@h/db")
+            .unwrap()
+            .is_postgres());
+        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
+        assert!(DatabaseUrl::parse("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let error = settings(&[("MAX_UPLOAD_BYTES", "lots")]).unwrap_err();
+        assert_eq!(error.name, "MAX_UPLOAD_BYTES");
+        assert!(error
+            .to_string()
+            .starts_with("invalid setting MAX_UPLOAD_BYTES"));
+        assert_eq!(
+            settings(&[("BIND_ADDR", "nowhere")]).unwrap_err().name,
+            "BIND_ADDR"
+        );
+        assert_eq!(
+            settings(&[("MEDIA_URL", "/media")]).unwrap_err().name,
+            "MEDIA_URL"
+        );
+        assert_eq!(
+            settings(&[("JWT_SECRET", "short")]).unwrap_err().name,
+            "JWT_SECRET"
+        );
+        assert_eq!(
+            settings(&[("AVATAR_SIZE", "0")]).unwrap_err().name,
+            "AVATAR_SIZE"
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list() {
+        let s = settings(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, https://b.example/",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.cors_allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+    }
+}

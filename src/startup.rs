@@ -1,0 +1,154 @@
+//! Putting the application together: migrations, pool, media root, signals
+//! with their receivers, token keys, then the actix `App` and its server.
+//! `main` and the tests share this factory; tests bind port 0 and may
+//! connect receivers of their own. Start-up failures are returned with
+//! their cause, never panicked.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tokio::sync::Semaphore;
+
+use crate::api;
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::context::AppContext;
+use crate::db::{self, DbError};
+use crate::error::ApiError;
+use crate::media::{LocalMediaStorage, MediaStorage};
+use crate::receivers;
+use crate::settings::Settings;
+use crate::signals::Signals;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot prepare MEDIA_ROOT: {0}")]
+    Media(std::io::Error),
+    #[error("cannot listen on BIND_ADDR: {0}")]
+    Bind(std::io::Error),
+}
+
+/// Receivers to connect at start; `receivers::connect_default_receivers`
+/// outside tests.
+pub type ConnectReceivers = fn(&mut Signals, Arc<dyn MediaStorage>);
+
+/// Everything but the HTTP server: usable by the CLI's commands too.
+pub fn build_context(
+    settings: Settings,
+    connect: ConnectReceivers,
+) -> Result<AppContext, StartError> {
+    let mut conn = db::establish(&settings.database_url)?;
+    let applied = db::run_migrations(&mut conn)?;
+    if applied > 0 {
+        tracing::info!(applied, "applied database migrations");
+    }
+    drop(conn);
+    let pool = db::build_pool(
+        &settings.database_url,
+        settings.database_pool_size,
+        settings.database_timeout,
+    )?;
+
+    let media = Arc::new(LocalMediaStorage::new(
+        &settings.media_root,
+        &settings.media_url,
+    ));
+    media.prepare().map_err(StartError::Media)?;
+    let swept = media.sweep_temp_files().map_err(StartError::Media)?;
+    if swept > 0 {
+        tracing::info!(swept, "removed temp files left by an interrupted upload");
+    }
+
+    let mut signals = Signals::default();
+    connect(&mut signals, media.clone());
+
+    if settings.jwt_secret.is_none() {
+        tracing::warn!(
+            "JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
+        );
+    }
+    let jwt = JwtKeys::new(
+        settings.jwt_secret.as_deref(),
+        settings.access_token_ttl,
+        settings.refresh_token_ttl,
+    );
+    let image_workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Ok(AppContext {
+        throttle: Arc::new(LoginThrottle::new(
+            settings.login_max_failures,
+            settings.login_lockout,
+        )),
+        settings: Arc::new(settings),
+        pool,
+        signals: Arc::new(signals),
+        media,
+        jwt: Arc::new(jwt),
+        passwords: Arc::new(PasswordHasher::new()),
+        image_permits: Arc::new(Semaphore::new(image_workers)),
+    })
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    context: AppContext,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Self, StartError> {
+        Self::build_with(settings, receivers::connect_default_receivers)
+    }
+
+    pub fn build_with(settings: Settings, connect: ConnectReceivers) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(settings.bind_addr).map_err(StartError::Bind)?;
+        let port = listener.local_addr().map_err(StartError::Bind)?.port();
+        let context = build_context(settings, connect)?;
+        let server = serve(listener, context.clone()).map_err(StartError::Bind)?;
+        Ok(Self {
+            port,
+            server,
+            context,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> &AppContext {
+        &self.context
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> {
+    let workers = context.settings.workers;
+    let json_limit = context.settings.max_json_bytes;
+    let data = web::Data::new(context);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(api::errors::problem_json_for_every_error())
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(json_limit))
+            .configure(api::routes)
+            .default_service(web::to(unknown_route))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("No route matches this URL."))
+}

@@ -1,0 +1,125 @@
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, PASSWORD};
+
+fn portrait(app: &crate::helpers::TestApp) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portrait"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &app.database_url)
+        .env("MEDIA_ROOT", &app.media_root)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+#[tokio::test]
+async fn createsuperuser_makes_a_staff_superuser_with_a_profile() {
+    let app = spawn_app().await;
+    let output = portrait(&app)
+        .args([
+            "createsuperuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+        ])
+        .env("PORTRAIT_SUPERUSER_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        app.count_rows("SELECT COUNT(*) AS n FROM users WHERE is_staff AND is_superuser"),
+        1
+    );
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM profiles"), 1);
+
+    let tokens: Value = app.login("root", PASSWORD).await.json().await.unwrap();
+    let me: Value = app
+        .get("/profile", tokens["access_token"].as_str())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "root");
+
+    let again = portrait(&app)
+        .args([
+            "createsuperuser",
+            "--username",
+            "ROOT",
+            "--email",
+            "other@example.com",
+        ])
+        .env("PORTRAIT_SUPERUSER_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 1);
+}
+
+#[tokio::test]
+async fn createsuperuser_refuses_a_weak_password_and_no_password() {
+    let app = spawn_app().await;
+    let weak = portrait(&app)
+        .args([
+            "createsuperuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+        ])
+        .env("PORTRAIT_SUPERUSER_PASSWORD", "123")
+        .output()
+        .unwrap();
+    assert!(!weak.status.success());
+    let none = portrait(&app)
+        .args([
+            "createsuperuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("PORTRAIT_SUPERUSER_PASSWORD"));
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 0);
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_portrait"))
+        .args(["migrate"])
+        .env("MAX_UPLOAD_BYTES", "lots")
+        .env("DATABASE_URL", "sqlite:///nonexistent-dir/x.db")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("MAX_UPLOAD_BYTES"));
+}
+
+#[test]
+fn migrate_reports_the_real_cause_of_a_connection_failure() {
+    let output = Command::new(env!("CARGO_BIN_EXE_portrait"))
+        .args(["migrate"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect") && stderr.contains("127.0.0.1"),
+        "{stderr}"
+    );
+}

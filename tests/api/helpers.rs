@@ -1,0 +1,278 @@
+//! `spawn_app()`: the real application on port 0 with a database and a
+//! MEDIA_ROOT of its own (a temp SQLite file, or, when TEST_DATABASE_URL is
+//! a postgres URL, a freshly created database dropped afterwards), plus
+//! request helpers. Tests share nothing, so they run in parallel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+use portrait::context::AppContext;
+use portrait::db::PooledConnection;
+use portrait::media::MediaStorage;
+use portrait::settings::Settings;
+use portrait::signals::Signals;
+use portrait::startup::{Application, ConnectReceivers};
+use rand::Rng;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+static TRACING: Once = Once::new();
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub context: AppContext,
+    pub database_url: String,
+    pub media_root: std::path::PathBuf,
+    _database: TestDatabase,
+    _dir: TempDir,
+}
+
+/// A database of the test's own, removed when the test ends.
+enum TestDatabase {
+    Sqlite,
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
+            }
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[], portrait::receivers::connect_default_receivers).await
+}
+
+pub async fn spawn_app_with_settings(overrides: &[(&'static str, &str)]) -> TestApp {
+    spawn_app_with(overrides, portrait::receivers::connect_default_receivers).await
+}
+
+pub async fn spawn_app_with(
+    overrides: &[(&'static str, &str)],
+    connect: ConnectReceivers,
+) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            portrait::telemetry::init(portrait::settings::LogFormat::Human);
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let media_root = dir.path().join("media");
+    let (database_url, database) = test_database(&dir);
+
+    let mut values: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", database_url.clone()),
+        ("BIND_ADDR", "127.0.0.1:0".into()),
+        ("MEDIA_ROOT", media_root.display().to_string()),
+        (
+            "JWT_SECRET",
+            "test-secret-that-is-at-least-32-bytes-long".into(),
+        ),
+        ("WORKERS", "2".into()),
+        ("DATABASE_POOL_SIZE", "4".into()),
+    ]);
+    for (name, value) in overrides {
+        values.insert(name, value.to_string());
+    }
+    let settings = Settings::from_map(&values).expect("test settings");
+    let app = tokio::task::spawn_blocking(move || Application::build_with(settings, connect))
+        .await
+        .unwrap()
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let context = app.context().clone();
+    tokio::spawn(app.run_until_stopped());
+
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        context,
+        database_url,
+        media_root,
+        _database: database,
+        _dir: dir,
+    }
+}
+
+fn test_database(dir: &TempDir) -> (String, TestDatabase) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin_url) if admin_url.starts_with("postgres") => {
+            let name = format!("portrait_test_{:016x}", rand::thread_rng().gen::<u64>());
+            let mut conn = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL answers");
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .expect("create test database");
+            let url = replace_database_name(&admin_url, &name);
+            (url, TestDatabase::Postgres { admin_url, name })
+        }
+        _ => {
+            let path = dir.path().join("portrait.sqlite3");
+            (format!("sqlite://{}", path.display()), TestDatabase::Sqlite)
+        }
+    }
+}
+
+fn replace_database_name(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("TEST_DATABASE_URL is a URL");
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+/// A signed-in user of a test app.
+pub struct TestUser {
+    pub id: i64,
+    pub token: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn db(&self) -> PooledConnection {
+        self.context.pool.get().expect("test pool")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut request = self.client.patch(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.delete(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let response = self
+            .post_json(
+                "/users",
+                &json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {username}"
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/token",
+            &json!({"username": username, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    /// Registers `username` and signs in.
+    pub async fn signed_in(&self, username: &str) -> TestUser {
+        let user = self.register(username).await;
+        let tokens: Value = self.login(username, PASSWORD).await.json().await.unwrap();
+        TestUser {
+            id: user["id"].as_i64().unwrap(),
+            token: tokens["access_token"].as_str().unwrap().into(),
+            refresh: tokens["refresh_token"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Registers a user, makes it staff (and superuser if asked) in the
+    /// database, and signs in.
+    pub async fn signed_in_staff(&self, username: &str, superuser: bool) -> TestUser {
+        let user = self.register(username).await;
+        let id = user["id"].as_i64().unwrap();
+        diesel::sql_query(format!(
+            "UPDATE users SET is_staff = TRUE, is_superuser = {} WHERE id = {id}",
+            if superuser { "TRUE" } else { "FALSE" }
+        ))
+        .execute(&mut *self.db())
+        .unwrap();
+        let tokens: Value = self.login(username, PASSWORD).await.json().await.unwrap();
+        TestUser {
+            id,
+            token: tokens["access_token"].as_str().unwrap().into(),
+            refresh: tokens["refresh_token"].as_str().unwrap().into(),
+        }
+    }
+
+    pub fn count_rows(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let rows: Vec<Count> = diesel::sql_query(sql)
+            .load(&mut *self.db())
+            .expect("count query");
+        rows[0].n
+    }
+}
+
+/// Asserts a problem+json answer with `status`, and returns its body.
+pub async fn assert_problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+/// Connects only a receiver that always fails (plus the default ones).
+pub fn failing_receivers(signals: &mut Signals, media: Arc<dyn MediaStorage>) {
+    portrait::receivers::connect_default_receivers(signals, media);
+    signals.post_save_user.connect("always_fails", |_, _| {
+        Err(portrait::error::ServiceError::internal(
+            "receiver failed on purpose",
+        ))
+    });
+}

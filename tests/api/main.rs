@@ -1,0 +1,10 @@
+//! One test binary for the whole HTTP contract: each module drives the real
+//! application over HTTP, with its own database and MEDIA_ROOT.
+
+mod auth;
+mod cli;
+mod errors;
+mod helpers;
+mod profiles;
+mod signals;
+mod users;

@@ -1,0 +1,561 @@
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app, PASSWORD};
+
+#[tokio::test]
+async fn registration_answers_201_with_location_and_the_users_own_view() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            "/users",
+            &json!({"username": "alice", "email": "Alice@Example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let id = body["id"].as_i64().unwrap();
+    assert!(id > 0);
+    assert_eq!(location, format!("/users/{id}"));
+    assert_eq!(body["username"], "alice");
+    assert_eq!(body["email"], "Alice@example.com");
+    assert_eq!(body["is_staff"], false);
+    assert_eq!(body["last_login"], Value::Null);
+    assert!(body["date_joined"].as_str().unwrap().ends_with('Z'));
+    assert!(body.get("password").is_none() && body.get("password_hash").is_none());
+    let profile = &body["profile"];
+    assert_eq!(profile["user_id"], id);
+    assert_eq!(profile["username"], "alice");
+    assert_eq!(profile["bio"], "");
+    assert_eq!(profile["image"]["url"], "/media/default.jpg");
+    assert_eq!(profile["image"]["is_default"], true);
+    assert_eq!(profile["image"]["width"], 300);
+    assert!(!body.to_string().contains("argon2"));
+}
+
+#[tokio::test]
+async fn every_registered_user_has_exactly_one_profile_row() {
+    let app = spawn_app().await;
+    for name in ["u1", "u2", "u3"] {
+        app.register(name).await;
+    }
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 3);
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM profiles"), 3);
+    assert_eq!(
+        app.count_rows("SELECT COUNT(*) AS n FROM users u WHERE (SELECT COUNT(*) FROM profiles p WHERE p.user_id = u.id) <> 1"),
+        0
+    );
+    let hashes =
+        app.count_rows("SELECT COUNT(*) AS n FROM users WHERE password_hash LIKE '$argon2id$%'");
+    assert_eq!(hashes, 3);
+}
+
+#[tokio::test]
+async fn invalid_registrations_get_422_with_field_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"username": "bad name", "email": "a@example.com", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "x".repeat(151), "email": "a@example.com", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "", "email": "a@example.com", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "bob", "email": "not-an-email", "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"username": "bob", "email": format!("{}@example.com", "a".repeat(250)), "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"username": "bob", "email": "b@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "bob", "email": "b@example.com", "password": "12345678901"}),
+            "password",
+        ),
+        (
+            json!({"username": "bobbybobby", "email": "b@example.com", "password": "BobbyBobby"}),
+            "password",
+        ),
+        (
+            json!({"email": "b@example.com", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": 12, "email": "b@example.com", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "bob", "email": null, "password": PASSWORD}),
+            "email",
+        ),
+    ];
+    for (body, field) in cases {
+        let problem = assert_problem(app.post_json("/users", &body, None).await, 422).await;
+        assert!(problem["errors"][field].is_array(), "{body} -> {problem}");
+    }
+    let problem = assert_problem(app.post_json("/users", &json!({}), None).await, 422).await;
+    for field in ["username", "email", "password"] {
+        assert_eq!(problem["errors"][field][0], "This field is required.");
+    }
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 0);
+}
+
+#[tokio::test]
+async fn taken_usernames_and_emails_conflict_regardless_of_case() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+    let same_name = app
+        .post_json(
+            "/users",
+            &json!({"username": "ALICE", "email": "other@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    let problem = assert_problem(same_name, 409).await;
+    assert!(problem["errors"]["username"].is_array());
+    let same_email = app
+        .post_json(
+            "/users",
+            &json!({"username": "alice2", "email": "ALICE@example.COM", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    let problem = assert_problem(same_email, 409).await;
+    assert!(problem["errors"]["email"].is_array());
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 1);
+}
+
+#[tokio::test]
+async fn a_user_is_public_but_private_fields_show_only_to_self_and_staff() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    let staff = app.signed_in_staff("root", false).await;
+    let path = format!("/users/{}", alice.id);
+
+    let anonymous: Value = app.get(&path, None).await.json().await.unwrap();
+    assert_eq!(anonymous["username"], "alice");
+    for hidden in ["email", "is_staff", "last_login"] {
+        assert!(
+            anonymous.get(hidden).is_none(),
+            "{hidden} shown to anonymous"
+        );
+    }
+    let as_bob: Value = app.get(&path, Some(&bob.token)).await.json().await.unwrap();
+    assert!(as_bob.get("email").is_none());
+    let as_self: Value = app
+        .get(&path, Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(as_self["email"], "alice@example.com");
+    assert!(as_self["last_login"].as_str().unwrap().ends_with('Z'));
+    let as_staff: Value = app
+        .get(&path, Some(&staff.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(as_staff["email"], "alice@example.com");
+    assert_eq!(as_staff["is_staff"], false);
+}
+
+#[tokio::test]
+async fn ids_that_are_not_positive_integers_are_404() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+    for id in ["0", "-1", "abc", "1.5", "99999999999999999999999", "424242"] {
+        assert_problem(app.get(&format!("/users/{id}"), None).await, 404).await;
+        assert_problem(app.get(&format!("/users/{id}/profile"), None).await, 404).await;
+    }
+}
+
+#[tokio::test]
+async fn listing_needs_a_token_and_pages_like_drf() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    for i in 0..4 {
+        app.register(&format!("user{i}")).await;
+    }
+    let response = app.get("/users", None).await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_problem(response, 401).await;
+
+    let page: Value = app
+        .get("/users?limit=2", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["count"], 5);
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
+    assert_eq!(page["results"][0]["username"], "alice");
+    assert_eq!(page["previous"], Value::Null);
+    let next = page["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("http://127.0.0.1:") && next.ends_with("/users?limit=2&offset=2"),
+        "{next}"
+    );
+
+    let last: Value = app
+        .get("/users?limit=2&offset=4", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["results"].as_array().unwrap().len(), 1);
+    assert_eq!(last["next"], Value::Null);
+    assert!(last["previous"]
+        .as_str()
+        .unwrap()
+        .ends_with("/users?limit=2&offset=2"));
+    let second: Value = app
+        .get("/users?limit=2&offset=2", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(second["previous"]
+        .as_str()
+        .unwrap()
+        .ends_with("/users?limit=2"));
+
+    let ids: Vec<i64> = app
+        .get("/users", Some(&alice.token))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+
+    // Out-of-range limits fall back or are capped, as DRF does.
+    let capped: Value = app
+        .get("/users?limit=1000&offset=-3", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(capped["results"].as_array().unwrap().len(), 5);
+    let bad: Value = app
+        .get("/users?limit=abc", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["count"], 5);
+}
+
+#[tokio::test]
+async fn search_matches_a_case_insensitive_substring_of_the_username() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    for name in ["Alice", "malice", "bob", "al_ice"] {
+        app.register(name).await;
+    }
+    let names = |page: Value| -> Vec<String> {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let page: Value = app
+        .get("/users?search=ALIC", Some(&viewer.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["count"], 2);
+    assert_eq!(names(page), vec!["Alice", "malice"]);
+    // LIKE wildcards are literal.
+    let page: Value = app
+        .get("/users?search=l_i", Some(&viewer.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(page), vec!["al_ice"]);
+    let page: Value = app
+        .get("/users?search=%25", Some(&viewer.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["count"], 0);
+    let page: Value = app
+        .get("/users?search=ice&limit=1", Some(&viewer.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(page["next"].as_str().unwrap().contains("search=ice"));
+}
+
+#[tokio::test]
+async fn a_user_may_change_themself_but_not_others() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    let response = app
+        .patch_json(
+            &format!("/users/{}", alice.id),
+            &json!({"username": "alicia", "email": "new@example.com"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["username"], "alicia");
+    assert_eq!(body["email"], "new@example.com");
+    assert_eq!(body["profile"]["username"], "alicia");
+
+    let response = app
+        .patch_json(
+            &format!("/users/{}", bob.id),
+            &json!({"username": "hacked"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_problem(response, 403).await;
+    let response = app
+        .patch_json(
+            &format!("/users/{}", bob.id),
+            &json!({"username": "x"}),
+            None,
+        )
+        .await;
+    assert_problem(response, 401).await;
+    let response = app
+        .patch_json(
+            "/users/999999",
+            &json!({"username": "x"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_problem(response, 404).await;
+
+    let response = app
+        .patch_json(
+            &format!("/users/{}", alice.id),
+            &json!({"username": "BOB"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(assert_problem(response, 409).await["errors"]["username"].is_array());
+    let response = app
+        .patch_json(
+            &format!("/users/{}", alice.id),
+            &json!({"email": "nope"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(assert_problem(response, 422).await["errors"]["email"].is_array());
+}
+
+#[tokio::test]
+async fn staff_change_anyone_but_only_superusers_change_is_staff() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let staff = app.signed_in_staff("staff", false).await;
+    let boss = app.signed_in_staff("boss", true).await;
+    let path = format!("/users/{}", alice.id);
+
+    let response = app
+        .patch_json(
+            &path,
+            &json!({"email": "staff-set@example.com"}),
+            Some(&staff.token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_problem(
+        app.patch_json(&path, &json!({"is_staff": true}), Some(&staff.token))
+            .await,
+        403,
+    )
+    .await;
+    assert_problem(
+        app.patch_json(&path, &json!({"is_staff": true}), Some(&alice.token))
+            .await,
+        403,
+    )
+    .await;
+    let own = format!("/users/{}", alice.id);
+    assert_problem(
+        app.patch_json(&own, &json!({"is_staff": false}), Some(&alice.token))
+            .await,
+        403,
+    )
+    .await;
+
+    let response = app
+        .patch_json(&path, &json!({"is_staff": true}), Some(&boss.token))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["is_staff"], true);
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT COUNT(*) AS n FROM users WHERE id = {} AND is_staff",
+            alice.id
+        )),
+        1
+    );
+}
+
+#[tokio::test]
+async fn changing_your_own_password_needs_the_current_one_and_kills_old_tokens() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let path = format!("/users/{}", alice.id);
+    let new_password = "a brand new passphrase";
+
+    let missing = app
+        .patch_json(
+            &path,
+            &json!({"password": new_password}),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(assert_problem(missing, 422).await["errors"]["current_password"].is_array());
+    let wrong = app
+        .patch_json(
+            &path,
+            &json!({"password": new_password, "current_password": "not it at all"}),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(assert_problem(wrong, 422).await["errors"]["current_password"].is_array());
+    let weak = app
+        .patch_json(
+            &path,
+            &json!({"password": "123456789", "current_password": PASSWORD}),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(assert_problem(weak, 422).await["errors"]["password"].is_array());
+
+    let ok = app
+        .patch_json(
+            &path,
+            &json!({"password": new_password, "current_password": PASSWORD}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_problem(app.get("/profile", Some(&alice.token)).await, 401).await;
+    let refresh = app
+        .post_json(
+            "/auth/refresh",
+            &json!({"refresh_token": alice.refresh}),
+            None,
+        )
+        .await;
+    assert_problem(refresh, 401).await;
+    assert_problem(app.login("alice", PASSWORD).await, 401).await;
+    assert_eq!(
+        app.login("alice", new_password).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn staff_may_reset_another_users_password_without_the_current_one() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let staff = app.signed_in_staff("staff", false).await;
+    let response = app
+        .patch_json(
+            &format!("/users/{}", alice.id),
+            &json!({"password": "reset by staff 1"}),
+            Some(&staff.token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("alice", "reset by staff 1").await.status(),
+        StatusCode::OK
+    );
+    assert_problem(app.get("/profile", Some(&alice.token)).await, 401).await;
+}
+
+#[tokio::test]
+async fn deleting_a_user_cascades_to_its_profile_in_the_database() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    let staff = app.signed_in_staff("staff", false).await;
+
+    assert_problem(
+        app.delete(&format!("/users/{}", bob.id), Some(&alice.token))
+            .await,
+        403,
+    )
+    .await;
+    assert_problem(app.delete(&format!("/users/{}", bob.id), None).await, 401).await;
+    let response = app
+        .delete(&format!("/users/{}", alice.id), Some(&alice.token))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_problem(app.get(&format!("/users/{}", alice.id), None).await, 404).await;
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT COUNT(*) AS n FROM profiles WHERE user_id = {}",
+            alice.id
+        )),
+        0
+    );
+    // The deleted user's token dies with it.
+    assert_problem(app.get("/profile", Some(&alice.token)).await, 401).await;
+
+    let response = app
+        .delete(&format!("/users/{}", bob.id), Some(&staff.token))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.delete(&format!("/users/{}", bob.id), Some(&staff.token))
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM profiles"), 1);
+}
+
+#[tokio::test]
+async fn the_database_itself_cascades_a_users_deletion() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let id = alice["id"].as_i64().unwrap();
+    use diesel::RunQueryDsl;
+    diesel::sql_query(format!("DELETE FROM users WHERE id = {id}"))
+        .execute(&mut *app.db())
+        .unwrap();
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM profiles"), 0);
+    let bob = app.register("bob").await["id"].as_i64().unwrap();
+    let second_profile = diesel::sql_query(format!(
+        "INSERT INTO profiles (user_id, image, image_width, image_height, bio, updated_at) VALUES ({bob}, 'default.jpg', 300, 300, '', CURRENT_TIMESTAMP)"
+    ))
+    .execute(&mut *app.db());
+    assert!(
+        second_profile.is_err(),
+        "one profile per user is the database's rule"
+    );
+}
