@@ -13,6 +13,7 @@ pub mod context;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod imaging;
 pub mod media;
 pub mod models;
 pub mod receivers;

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::Semaphore;
 
 use crate::api;
@@ -138,6 +138,7 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
     let server = HttpServer::new(move || {
         App::new()
             .wrap(api::errors::problem_json_for_every_error())
+            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(json_limit))
             .configure(api::routes)

@@ -26,12 +26,16 @@ use crate::error::Problem;
         crate::api::profiles::get,
         crate::api::profiles::update,
         crate::api::profiles::own,
+        crate::api::pictures::upload,
+        crate::api::pictures::upload_post,
+        crate::api::pictures::reset,
+        crate::api::media::serve,
         crate::api::health::healthz,
     ),
     components(schemas(
         Problem, dto::UserBody, dto::ProfileBody, dto::ImageBody, dto::UserPage, dto::TokenBody,
         dto::HealthBody, dto::RegisterRequest, dto::UserPatchRequest, dto::ProfilePatchRequest,
-        dto::TokenRequest, dto::RefreshRequest,
+        dto::TokenRequest, dto::RefreshRequest, crate::api::pictures::PictureUpload,
     )),
     modifiers(&BearerSecurity),
     tags(

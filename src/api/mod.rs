@@ -9,7 +9,9 @@ pub mod docs;
 pub mod dto;
 pub mod errors;
 pub mod health;
+pub mod media;
 pub mod pagination;
+pub mod pictures;
 pub mod profiles;
 pub mod users;
 
@@ -36,6 +38,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(profiles::update)),
         )
         .service(web::resource("/profile").route(web::get().to(profiles::own)))
+        .service(
+            web::resource("/profile/picture")
+                .route(web::put().to(pictures::upload))
+                .route(web::post().to(pictures::upload_post))
+                .route(web::delete().to(pictures::reset)),
+        )
+        .service(web::resource("/media/{path:.*}").route(web::get().to(media::serve)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)));
     docs::routes(cfg);
 }

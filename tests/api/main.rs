@@ -5,6 +5,8 @@ mod auth;
 mod cli;
 mod errors;
 mod helpers;
+mod images;
+mod pictures;
 mod profiles;
 mod signals;
 mod users;

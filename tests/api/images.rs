@@ -1,0 +1,194 @@
+//! Test pictures, made here (never downloaded): solid and patterned
+//! images in every accepted format, EXIF blocks with orientation, GPS and
+//! camera tags, CMYK and 16-bit sources.
+
+use std::io::Cursor;
+
+use image::codecs::gif::GifEncoder;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::{Delay, DynamicImage, Frame, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+
+pub const RED: [u8; 3] = [220, 30, 30];
+pub const BLUE: [u8; 3] = [30, 30, 220];
+
+/// A `width`×`height` picture, red in its top-left quarter, blue elsewhere:
+/// asymmetric, so every orientation can be told apart.
+pub fn marked(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        if x < width / 2 && y < height / 2 {
+            Rgb(RED)
+        } else {
+            Rgb(BLUE)
+        }
+    })
+}
+
+pub fn jpeg(image: &RgbImage) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, 92)
+        .encode_image(image)
+        .unwrap();
+    bytes
+}
+
+pub fn png(image: &DynamicImage) -> Vec<u8> {
+    let mut bytes = Cursor::new(Vec::new());
+    image.write_to(&mut bytes, ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+pub fn webp(image: &RgbaImage) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    WebPEncoder::new_lossless(&mut bytes)
+        .encode(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgba8,
+        )
+        .unwrap();
+    bytes
+}
+
+/// A two-frame animated GIF: red, then blue.
+pub fn animated_gif(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = GifEncoder::new(&mut bytes);
+        let frames = [RED, BLUE].map(|[r, g, b]| {
+            Frame::from_parts(
+                RgbaImage::from_pixel(width, height, Rgba([r, g, b, 255])),
+                0,
+                0,
+                Delay::from_numer_denom_ms(100, 1),
+            )
+        });
+        encoder.encode_frames(frames).unwrap();
+    }
+    bytes
+}
+
+/// An alpha PNG: transparent left half, opaque red right half.
+pub fn alpha_png(width: u32, height: u32) -> Vec<u8> {
+    let image = RgbaImage::from_fn(width, height, |x, _| {
+        if x < width / 2 {
+            Rgba([0, 0, 0, 0])
+        } else {
+            Rgba([RED[0], RED[1], RED[2], 255])
+        }
+    });
+    png(&DynamicImage::ImageRgba8(image))
+}
+
+/// A 16-bit-per-channel RGB PNG of one colour.
+pub fn png16(width: u32, height: u32, [r, g, b]: [u8; 3]) -> Vec<u8> {
+    let wide = |c: u8| u16::from(c) * 257;
+    let image = image::ImageBuffer::<Rgb<u16>, Vec<u16>>::from_pixel(
+        width,
+        height,
+        Rgb([wide(r), wide(g), wide(b)]),
+    );
+    png(&DynamicImage::ImageRgb16(image))
+}
+
+/// A CMYK JPEG in Adobe's (inverted) convention, of one RGB colour.
+pub fn cmyk_jpeg(width: u32, height: u32, [r, g, b]: [u8; 3]) -> Vec<u8> {
+    let k = r.max(g).max(b);
+    let ink = |c: u8| {
+        if k == 0 {
+            0
+        } else {
+            255 - (u32::from(c) * 255 / u32::from(k)) as u8
+        }
+    };
+    // Inverted: stored values are 255 - ink.
+    let pixel = [255 - ink(r), 255 - ink(g), 255 - ink(b), k];
+    let data: Vec<u8> = std::iter::repeat_n(pixel, (width * height) as usize)
+        .flatten()
+        .collect();
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+    compress.set_size(width as usize, height as usize);
+    compress.set_quality(95.0);
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&data).unwrap();
+    started.finish().unwrap()
+}
+
+/// An EXIF APP1 block: orientation, a camera make, a body serial number
+/// and a GPS position.
+pub fn exif_block(orientation: u16) -> Vec<u8> {
+    // Little-endian TIFF: IFD0 with Orientation, Make and a GPS IFD pointer.
+    let mut tiff: Vec<u8> = b"II*\0".to_vec();
+    tiff.extend(8u32.to_le_bytes());
+    let entries: u16 = 3;
+    let ifd0_size = 2 + 12 * entries as u32 + 4;
+    let make_offset = 8 + ifd0_size;
+    let make = b"SECRETCAM-MAKE\0";
+    let gps_offset = make_offset + make.len() as u32;
+    tiff.extend(entries.to_le_bytes());
+    // Orientation (SHORT)
+    tiff.extend(0x0112u16.to_le_bytes());
+    tiff.extend(3u16.to_le_bytes());
+    tiff.extend(1u32.to_le_bytes());
+    tiff.extend(orientation.to_le_bytes());
+    tiff.extend([0, 0]);
+    // Make (ASCII)
+    tiff.extend(0x010Fu16.to_le_bytes());
+    tiff.extend(2u16.to_le_bytes());
+    tiff.extend((make.len() as u32).to_le_bytes());
+    tiff.extend(make_offset.to_le_bytes());
+    // GPS IFD pointer (LONG)
+    tiff.extend(0x8825u16.to_le_bytes());
+    tiff.extend(4u16.to_le_bytes());
+    tiff.extend(1u32.to_le_bytes());
+    tiff.extend(gps_offset.to_le_bytes());
+    tiff.extend(0u32.to_le_bytes());
+    tiff.extend(make);
+    // GPS IFD: GPSLatitudeRef "N", and a serial-looking GPSProcessingMethod.
+    let gps_entries: u16 = 2;
+    let method = b"GPS-SECRET-SERIAL-123\0";
+    let method_offset = gps_offset + 2 + 12 * gps_entries as u32 + 4;
+    tiff.extend(gps_entries.to_le_bytes());
+    tiff.extend(0x0001u16.to_le_bytes());
+    tiff.extend(2u16.to_le_bytes());
+    tiff.extend(2u32.to_le_bytes());
+    tiff.extend([b'N', 0, 0, 0]);
+    tiff.extend(0x001Bu16.to_le_bytes());
+    tiff.extend(7u16.to_le_bytes());
+    tiff.extend((method.len() as u32).to_le_bytes());
+    tiff.extend(method_offset.to_le_bytes());
+    tiff.extend(0u32.to_le_bytes());
+    tiff.extend(method);
+
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend(tiff);
+    payload
+}
+
+/// `jpeg` with an EXIF block inserted right after its SOI marker.
+pub fn with_exif(jpeg: &[u8], exif: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(((exif.len() + 2) as u16).to_be_bytes());
+    out.extend(exif);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+/// What a viewer should see, stored so that EXIF `orientation` restores it.
+pub fn stored_for_orientation(shown: &RgbImage, orientation: u8) -> RgbImage {
+    // The inverse of each EXIF transform: 6 and 8 swap, the rest undo themselves.
+    let inverse = match orientation {
+        6 => 8,
+        8 => 6,
+        other => other,
+    };
+    let mut image = DynamicImage::ImageRgb8(shown.clone());
+    image.apply_orientation(image::metadata::Orientation::from_exif(inverse).unwrap());
+    image.into_rgb8()
+}
+
+pub fn close_to(pixel: [u8; 3], expected: [u8; 3]) -> bool {
+    pixel.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 40)
+}
