@@ -27,8 +27,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Present on validation errors (422): field name → messages.
+    /// Present on validation errors (422) and conflicts (409): field name → messages.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, Vec<String>>>, nullable = false)]
     pub errors: Option<FieldErrors>,
 }
 

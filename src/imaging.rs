@@ -435,3 +435,74 @@ mod tests {
         assert_eq!(cmyk_to_rgb([0, 255, 255, 0], false), [255, 0, 0]);
     }
 }
+
+/// Bounded fuzzing: arbitrary bytes behind every accepted signature, and
+/// valid pictures with bytes flipped and tails cut. The pipeline may only
+/// answer with an error, never panic or run away. PROPTEST_CASES sets the
+/// number of cases (CI uses the default).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMITS: ImageLimits = ImageLimits {
+        max_pixels: 4_000_000,
+        avatar_size: 64,
+    };
+
+    fn seeds() -> Vec<Vec<u8>> {
+        let rgba = RgbaImage::from_fn(40, 30, |x, y| {
+            image::Rgba([x as u8 * 6, y as u8 * 8, 90, if x > 20 { 255 } else { 40 }])
+        });
+        let rgb = DynamicImage::ImageRgba8(rgba.clone()).into_rgb8();
+        let mut seeds = Vec::new();
+        for format in [
+            image::ImageFormat::Png,
+            image::ImageFormat::Gif,
+            image::ImageFormat::WebP,
+        ] {
+            let mut bytes = Cursor::new(Vec::new());
+            DynamicImage::ImageRgba8(rgba.clone())
+                .write_to(&mut bytes, format)
+                .unwrap();
+            seeds.push(bytes.into_inner());
+        }
+        let mut jpeg = Vec::new();
+        JpegEncoder::new_with_quality(&mut jpeg, 80)
+            .encode_image(&rgb)
+            .unwrap();
+        seeds.push(jpeg);
+        seeds
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_behind_a_signature(prefix in 0usize..4, tail in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let signatures: [&[u8]; 4] = [b"\xFF\xD8\xFF", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\0\0\0\0WEBPVP8L"];
+            let mut bytes = signatures[prefix].to_vec();
+            bytes.extend(tail);
+            let _ = process(&bytes, &LIMITS);
+        }
+
+        #[test]
+        fn mutated_valid_pictures(
+            seed in 0usize..4,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let mut bytes = seeds()[seed].clone();
+            for (index, value) in flips {
+                let at = index.index(bytes.len());
+                bytes[at] = value;
+            }
+            if truncate {
+                bytes.truncate(cut.index(bytes.len()).max(1));
+            }
+            if let Ok(picture) = process(&bytes, &LIMITS) {
+                prop_assert!(picture.width <= 64 && picture.height <= 64);
+                prop_assert!(!picture.bytes.is_empty());
+            }
+        }
+    }
+}

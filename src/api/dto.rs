@@ -141,31 +141,48 @@ pub struct RegisterRequest {
     #[schema(max_length = 254, format = "email")]
     pub email: String,
     /// At least 8 characters, not entirely numeric, not the username.
-    #[schema(min_length = 8, format = "password")]
+    #[schema(
+        min_length = 8,
+        max_length = 1024,
+        pattern = "[^0-9]",
+        format = "password"
+    )]
     pub password: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"email": "alice@example.org"}))]
 pub struct UserPatchRequest {
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[\w.@+-]+$"
+    )]
     pub username: Option<String>,
-    #[schema(max_length = 254, format = "email")]
+    #[schema(nullable = false, max_length = 254, format = "email")]
     pub email: Option<String>,
-    #[schema(min_length = 8, format = "password")]
+    #[schema(
+        nullable = false,
+        min_length = 8,
+        max_length = 1024,
+        pattern = "[^0-9]",
+        format = "password"
+    )]
     pub password: Option<String>,
     /// Required when changing your own password.
-    #[schema(format = "password")]
+    #[schema(nullable = false, format = "password")]
     pub current_password: Option<String>,
     /// Superusers only.
+    #[schema(nullable = false)]
     pub is_staff: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"bio": "I paint birds."}))]
 pub struct ProfilePatchRequest {
-    /// At most 500 characters.
-    #[schema(max_length = 500)]
+    /// At most 500 characters (surrounding white space is trimmed).
+    #[schema(nullable = false, max_length = 500)]
     pub bio: Option<String>,
 }
 

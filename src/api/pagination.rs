@@ -1,10 +1,13 @@
-//! Limit/offset pagination as Django REST framework's
-//! `LimitOffsetPagination` does it: lenient parsing (a bad `limit` falls
-//! back to the default, a large one is capped), absolute `next`/`previous`
-//! links that keep the request's other query parameters.
+//! Limit/offset pagination in Django REST framework's shape: a `limit` over
+//! the maximum is capped (as DRF's `max_limit`), absolute `next`/`previous`
+//! links keep the request's other query parameters. Unlike DRF, a `limit`
+//! or `offset` that is not a whole number in range is a 400, as the OpenAPI
+//! document declares, rather than silently replaced.
 
 use actix_web::HttpRequest;
 use url::form_urlencoded;
+
+use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -16,29 +19,30 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn from_request(req: &HttpRequest) -> Self {
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
         let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
             .into_owned()
             .collect();
-        let value = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.trim().to_owned())
-        };
-        let limit = value("limit")
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|limit| *limit > 0)
-            .map_or(DEFAULT_LIMIT, |limit| limit.min(MAX_LIMIT));
-        let offset = value("offset")
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|offset| *offset >= 0)
-            .unwrap_or(0);
-        Self {
+        let number =
+            |name: &str, minimum: i64, default: i64| match params.iter().find(|(k, _)| k == name) {
+                None => Ok(default),
+                Some((_, raw)) => raw
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|value| *value >= minimum)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "{name} must be a whole number of at least {minimum}."
+                        ))
+                    }),
+            };
+        let limit = number("limit", 1, DEFAULT_LIMIT)?.min(MAX_LIMIT);
+        let offset = number("offset", 0, 0)?;
+        Ok(Self {
             limit,
             offset,
             params,
-        }
+        })
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -50,8 +54,9 @@ impl PageRequest {
 
     /// (next, previous) for a result of `count` items.
     pub fn links(&self, req: &HttpRequest, count: i64) -> (Option<String>, Option<String>) {
-        let next = (self.offset + self.limit < count)
-            .then(|| self.url(req, Some(self.offset + self.limit)));
+        // Saturating: an offset near i64::MAX must not overflow.
+        let next_offset = self.offset.saturating_add(self.limit);
+        let next = (next_offset < count).then(|| self.url(req, Some(next_offset)));
         let previous = (self.offset > 0).then(|| {
             let previous_offset = self.offset - self.limit;
             self.url(req, (previous_offset > 0).then_some(previous_offset))

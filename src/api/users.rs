@@ -72,12 +72,13 @@ pub async fn register(
 #[utoipa::path(
     get, path = "/users", tag = "users",
     params(
-        ("limit" = Option<i64>, Query, description = "Page size (default 20, at most 100)", minimum = 1),
+        ("limit" = Option<i64>, Query, description = "Page size (default 20); over 100 is treated as 100", minimum = 1),
         ("offset" = Option<i64>, Query, description = "Items to skip (default 0)", minimum = 0),
         ("search" = Option<String>, Query, description = "Case-insensitive substring of the username"),
     ),
     responses(
         (status = 200, description = "One page of users", body = UserPage),
+        (status = 400, description = "limit or offset is not a whole number in range", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -87,7 +88,7 @@ pub async fn list(
     req: HttpRequest,
     AuthUser(viewer): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_request(&req);
+    let page = PageRequest::from_request(&req)?;
     let search = page.param("search").map(str::to_owned);
     let (limit, offset) = (page.limit, page.offset);
     let work_ctx = ctx.clone();

@@ -8,8 +8,9 @@ pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        // DRF's CharField trims surrounding white space before validating.
-        let value = raw.trim();
+        // Not trimmed: surrounding white space is not a username character,
+        // and the document's pattern says so.
+        let value = raw;
         if value.is_empty() {
             return Err("This field may not be blank.".into());
         }
@@ -66,7 +67,7 @@ mod tests {
         ] {
             assert!(Username::parse(ok).is_ok(), "{ok}");
         }
-        assert_eq!(Username::parse("  bob ").unwrap().as_str(), "bob");
+        assert!(Username::parse(" bob").is_err());
     }
 
     #[test]

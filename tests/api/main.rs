@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod docs;
 mod errors;
 mod helpers;
 mod images;

@@ -246,21 +246,39 @@ async fn listing_needs_a_token_and_pages_like_drf() {
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
 
-    // Out-of-range limits fall back or are capped, as DRF does.
+    // A limit over the maximum is capped, as DRF's max_limit does.
     let capped: Value = app
-        .get("/users?limit=1000&offset=-3", Some(&alice.token))
+        .get("/users?limit=1000", Some(&alice.token))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(capped["results"].as_array().unwrap().len(), 5);
-    let bad: Value = app
-        .get("/users?limit=abc", Some(&alice.token))
+    assert!(capped["next"].is_null());
+    // Values that are not whole numbers in range are refused.
+    for query in [
+        "limit=abc",
+        "limit=0",
+        "limit=-1",
+        "offset=-3",
+        "offset=1.5",
+        "offset=9223372036854775808",
+    ] {
+        assert_problem(
+            app.get(&format!("/users?{query}"), Some(&alice.token))
+                .await,
+            400,
+        )
+        .await;
+    }
+    // An offset near the largest integer is an empty page, not an overflow.
+    let far: Value = app
+        .get("/users?offset=9223372036854775807", Some(&alice.token))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(bad["count"], 5);
+    assert_eq!(far["results"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Picture upload benchmark, side by side in one run.
+
+Times PUT /profile/picture of a 12 MP JPEG on the release binary (HTTP
+included, until the 200 answer with the stored 300-pixel picture) against
+libjpeg-turbo's own `djpeg -scale 1/8` on the same file, interleaved, and
+reports medians and their ratio. Then measures the server's RSS at idle and
+its peak while N clients upload the same photo at once.
+
+Usage: bench/upload.py [--runs 40] [--clients 20] [--binary target/release/portrait]
+Needs: djpeg (Debian's libjpeg-turbo-progs); the photo is made by
+`cargo run --release --example bench_photo` if missing.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSWORD = "benchmark password 1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, data
+
+
+def json_post(port, path, payload, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    status, data = request(port, "POST", path, json.dumps(payload).encode(), headers)
+    return status, json.loads(data) if data else None
+
+
+def signed_in(port, name):
+    status, _ = json_post(port, "/users", {"username": name, "email": f"{name}@example.com", "password": PASSWORD})
+    assert status == 201, status
+    status, tokens = json_post(port, "/auth/token", {"username": name, "password": PASSWORD})
+    assert status == 200, status
+    return tokens["access_token"]
+
+
+def multipart(photo_bytes):
+    boundary = "portrait-bench-boundary"
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"photo.jpg\"\r\n"
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    body = head + photo_bytes + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+class Uploader:
+    """One keep-alive connection, like a mobile client's."""
+
+    def __init__(self, port, token, body, content_type):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+        self.body = body
+
+    def upload(self):
+        started = time.perf_counter()
+        self.conn.request("PUT", "/profile/picture", body=self.body, headers=self.headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        elapsed = time.perf_counter() - started
+        assert response.status == 200, (response.status, data[:300])
+        profile = json.loads(data)
+        assert max(profile["image"]["width"], profile["image"]["height"]) == 300, profile
+        return elapsed
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def time_djpeg(photo):
+    started = time.perf_counter()
+    subprocess.run(["djpeg", "-scale", "1/8", "-outfile", os.devnull, photo], check=True)
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/portrait"))
+    parser.add_argument("--photo", default=os.path.join(ROOT, "bench/out/photo-12mp.jpg"))
+    args = parser.parse_args()
+
+    if not os.path.exists(args.photo):
+        os.makedirs(os.path.dirname(args.photo), exist_ok=True)
+        subprocess.run(["cargo", "run", "--release", "--quiet", "--example", "bench_photo", "--", args.photo], check=True, cwd=ROOT)
+    photo_bytes = open(args.photo, "rb").read()
+    body, content_type = multipart(photo_bytes)
+
+    work = tempfile.mkdtemp(prefix="portrait-bench-")
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": env.get("BENCH_DATABASE_URL", f"sqlite://{work}/bench.sqlite3"),
+        "MEDIA_ROOT": f"{work}/media",
+        "BIND_ADDR": f"127.0.0.1:{port}",
+        "JWT_SECRET": "benchmark-secret-that-is-long-enough-123",
+        "RUST_LOG": "warn",
+    })
+    server = subprocess.Popen([args.binary, "serve"], env=env)
+    try:
+        for _ in range(200):
+            try:
+                if request(port, "GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        time.sleep(0.5)
+        idle_rss = rss_kib(server.pid, "VmRSS")
+
+        uploader = Uploader(port, signed_in(port, "bench"), body, content_type)
+        for _ in range(3):
+            uploader.upload()
+            time_djpeg(args.photo)
+        uploads, djpegs = [], []
+        for _ in range(args.runs):
+            djpegs.append(time_djpeg(args.photo))
+            uploads.append(uploader.upload())
+
+        tokens = [signed_in(port, f"client{i}") for i in range(args.clients)]
+        barrier = threading.Barrier(args.clients)
+        concurrent = []
+
+        def one_client(token):
+            client = Uploader(port, token, body, content_type)
+            barrier.wait()
+            concurrent.append(client.upload())
+
+        threads = [threading.Thread(target=one_client, args=(t,)) for t in tokens]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        peak_rss = rss_kib(server.pid, "VmHWM")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    upload_ms = statistics.median(uploads) * 1000
+    djpeg_ms = statistics.median(djpegs) * 1000
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "photo": {"path": os.path.relpath(args.photo, ROOT), "bytes": len(photo_bytes)},
+        "runs": args.runs,
+        "upload_median_ms": round(upload_ms, 2),
+        "djpeg_scale_1_8_median_ms": round(djpeg_ms, 2),
+        "ratio": round(upload_ms / djpeg_ms, 3),
+        "idle_rss_mib": round(idle_rss / 1024, 1),
+        "concurrent_clients": args.clients,
+        "concurrent_upload_median_ms": round(statistics.median(concurrent) * 1000, 1),
+        "peak_rss_mib": round(peak_rss / 1024, 1),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+const REGENERATE: &str = "cargo run --quiet -- openapi > openapi/openapi.json";
+
+#[tokio::test]
+async fn the_served_document_is_the_committed_one_and_the_cli_prints_it() {
+    let app = spawn_app().await;
+    let response = app.get("/openapi.json", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served = response.text().await.unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap_or_default();
+    assert!(
+        served == committed,
+        "openapi/openapi.json is stale: regenerate it with `{REGENERATE}`"
+    );
+    let printed = Command::new(env!("CARGO_BIN_EXE_portrait"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(String::from_utf8(printed.stdout).unwrap(), served);
+}
+
+#[tokio::test]
+async fn the_document_covers_the_whole_contract() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let operations = [
+        ("/auth/token", "post"),
+        ("/auth/refresh", "post"),
+        ("/users", "post"),
+        ("/users", "get"),
+        ("/users/{id}", "get"),
+        ("/users/{id}", "patch"),
+        ("/users/{id}", "delete"),
+        ("/users/{id}/profile", "get"),
+        ("/users/{id}/profile", "patch"),
+        ("/profile", "get"),
+        ("/profile/picture", "put"),
+        ("/profile/picture", "post"),
+        ("/profile/picture", "delete"),
+        ("/media/{path}", "get"),
+        ("/openapi.json", "get"),
+        ("/docs", "get"),
+        ("/healthz", "get"),
+    ];
+    for (path, method) in operations {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(
+            operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+            "{method} {path} has no tag"
+        );
+    }
+    for (path, method) in [
+        ("/users", "get"),
+        ("/profile", "get"),
+        ("/profile/picture", "put"),
+        ("/users/{id}", "delete"),
+    ] {
+        let security = &doc["paths"][path][method]["security"];
+        assert!(
+            security.to_string().contains("bearer"),
+            "{method} {path} lacks the bearer scheme"
+        );
+        assert!(doc["paths"][path][method]["responses"]["401"].is_object());
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for reference in refs {
+        let pointer = reference.strip_prefix('#').expect("local reference");
+        assert!(doc.pointer(pointer).is_some(), "dangling $ref {reference}");
+    }
+    let upload =
+        &doc["paths"]["/profile/picture"]["put"]["requestBody"]["content"]["multipart/form-data"];
+    assert!(upload.is_object(), "upload is multipart/form-data");
+    let problem =
+        &doc["paths"]["/users"]["post"]["responses"]["422"]["content"]["application/problem+json"];
+    assert!(problem.is_object(), "errors are documented as problem+json");
+}
+
+#[tokio::test]
+async fn the_docs_page_and_its_assets_are_served_by_portrait_itself() {
+    let app = spawn_app().await;
+    let redirect = app.get("/docs", None).await;
+    assert_eq!(redirect.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"));
+    assert!(
+        !html.contains("https://"),
+        "the page loads nothing from the internet"
+    );
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-initializer.js",
+    ] {
+        let response = app.get(&format!("/docs/{asset}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+    }
+    let initializer = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("/openapi.json"));
+}
+
+/// The page really renders in a browser with no network beyond portrait.
+/// Skipped only when Chromium is not installed (`.ci/run` installs it).
+#[tokio::test]
+async fn the_docs_render_in_headless_chromium() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("skipped: chromium is not installed");
+        return;
+    };
+    let app = spawn_app().await;
+    let profile_dir = tempfile::tempdir().unwrap();
+    let url = app.url("/docs/");
+    let dom = tokio::task::spawn_blocking({
+        let chromium = chromium.to_owned();
+        let profile = profile_dir.path().display().to_string();
+        move || {
+            Command::new(chromium)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-quic",
+                    &format!("--user-data-dir={profile}"),
+                    "--virtual-time-budget=15000",
+                    "--dump-dom",
+                    &url,
+                ])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for expected in [
+        "opblock",
+        "/users/{id}/profile",
+        "/profile/picture",
+        "/auth/token",
+    ] {
+        assert!(dom.contains(expected), "rendered page lacks {expected}");
+    }
+}
+
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(reference)) => refs.push(reference.clone()),
+                    _ => collect_refs(inner, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, refs)),
+        _ => {}
+    }
+}
