@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Print the OpenAPI document that GET /openapi.json serves.
     Openapi,
+    /// Exit 0 when the server at BIND_ADDR answers GET /healthz with 200 (for container health checks).
+    Healthcheck,
 }
 
 pub fn main() -> ExitCode {
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
                 Command::Createsuperuser { username, email } => {
                     create_superuser(&settings, &username, &email)
                 }
+                Command::Healthcheck => healthcheck(&settings),
                 Command::Openapi => unreachable!("handled above"),
             };
             match outcome {
@@ -88,6 +91,37 @@ fn serve(settings: Settings) -> Result<(), String> {
         tracing::info!(%bind_addr, port = app.port(), "portrait is serving");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
+}
+
+/// GET /healthz over a plain socket: the container image needs no curl.
+fn healthcheck(settings: &Settings) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    let bind = settings.bind_addr;
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&SocketAddr::new(ip, bind.port()), timeout)
+        .map_err(|e| format!("cannot reach {ip}:{}: {e}", bind.port()))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" {
+        println!("healthy");
+        Ok(())
+    } else {
+        Err(format!("unhealthy: {}", String::from_utf8_lossy(&head)))
+    }
 }
 
 fn migrate(settings: &Settings) -> Result<(), String> {

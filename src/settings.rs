@@ -85,6 +85,8 @@ pub struct Settings {
     pub login_max_failures: u32,
     pub login_lockout: Duration,
     pub workers: usize,
+    /// How long in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
     pub log_format: LogFormat,
 }
 
@@ -200,6 +202,12 @@ impl Settings {
                 30 * 24 * 3600,
             )?),
             workers: reader.number("WORKERS", default_workers(), 1, 1024)?,
+            shutdown_timeout: Duration::from_secs(reader.number(
+                "SHUTDOWN_TIMEOUT",
+                30,
+                1,
+                3600,
+            )?),
             log_format: reader.parse("LOG_FORMAT", "human", |raw| {
                 match raw.to_ascii_lowercase().as_str() {
                     "human" | "text" | "pretty" => Ok(LogFormat::Human),

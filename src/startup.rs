@@ -7,7 +7,9 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
+use actix_web::http::header;
 use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::Semaphore;
 
@@ -134,20 +136,51 @@ impl Application {
 fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> {
     let workers = context.settings.workers;
     let json_limit = context.settings.max_json_bytes;
+    let cors_origins = context.settings.cors_allowed_origins.clone();
+    let shutdown_timeout = context.settings.shutdown_timeout.as_secs();
     let data = web::Data::new(context);
     let server = HttpServer::new(move || {
+        // Wrapped last runs first: the request log sees the final answer,
+        // CORS headers and nosniff included.
         App::new()
             .wrap(api::errors::problem_json_for_every_error())
+            .wrap(cors(&cors_origins))
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .wrap(middleware::from_fn(api::request_log::log_requests))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(json_limit))
             .configure(api::routes)
             .default_service(web::to(unknown_route))
     })
     .workers(workers)
+    // SIGTERM/SIGINT: stop accepting, let requests in flight (uploads
+    // included) finish within the timeout, then drop the pool.
+    .shutdown_timeout(shutdown_timeout)
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// CORS for the exact origins of CORS_ALLOWED_ORIGINS (none by default).
+/// Bearer tokens travel in a header, so credentials (cookies) are never
+/// allowed. Requests from other origins are served without CORS headers
+/// (the browser then withholds the answer) rather than refused.
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            api::request_log::REQUEST_ID,
+        ])
+        .max_age(3600)
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {

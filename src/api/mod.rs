@@ -13,6 +13,7 @@ pub mod media;
 pub mod pagination;
 pub mod pictures;
 pub mod profiles;
+pub mod request_log;
 pub mod users;
 
 use actix_web::web;

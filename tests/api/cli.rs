@@ -123,3 +123,53 @@ fn migrate_reports_the_real_cause_of_a_connection_failure() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_containers_commands_are_the_ones_the_binary_has() {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    assert!(dockerfile.contains(r#"CMD ["serve"]"#));
+    assert!(dockerfile.contains(r#"CMD ["portrait", "healthcheck"]"#));
+    let help = Command::new(env!("CARGO_BIN_EXE_portrait"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for command in [
+        "serve",
+        "migrate",
+        "createsuperuser",
+        "openapi",
+        "healthcheck",
+    ] {
+        assert!(help.contains(command), "{command} missing from --help");
+    }
+}
+
+/// libpq is built with OpenSSL: managed databases that demand TLS work.
+/// Runs on the PostgreSQL pass (the server here has ssl = on).
+#[tokio::test]
+async fn postgres_over_tls_works_when_the_database_is_postgres() {
+    let app = spawn_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let separator = if app.database_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_portrait"))
+        .arg("migrate")
+        .env(
+            "DATABASE_URL",
+            format!("{}{separator}sslmode=require", app.database_url),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -7,6 +7,7 @@ mod docs;
 mod errors;
 mod helpers;
 mod images;
+mod ops;
 mod pictures;
 mod profiles;
 mod signals;
