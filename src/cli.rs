@@ -44,6 +44,16 @@ pub enum Command {
     },
     /// Print the OpenAPI document that GET /openapi.json serves.
     Openapi,
+    /// Report users without a profile, profiles whose picture is missing and stray picture files;
+    /// exit 0 only when all is consistent.
+    Check {
+        /// Repair what can be repaired safely.
+        #[arg(long)]
+        fix: bool,
+        /// Unreferenced files younger than this many seconds are uploads in flight, not strays.
+        #[arg(long, default_value_t = 3600)]
+        grace: u64,
+    },
     /// Exit 0 when the server at BIND_ADDR answers GET /healthz with 200 (for container health checks).
     Healthcheck,
 }
@@ -71,6 +81,7 @@ pub fn main() -> ExitCode {
                     create_superuser(&settings, &username, &email)
                 }
                 Command::Healthcheck => healthcheck(&settings),
+                Command::Check { fix, grace } => check(&settings, fix, grace),
                 Command::Openapi => unreachable!("handled above"),
             };
             match outcome {
@@ -121,6 +132,38 @@ fn healthcheck(settings: &Settings) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("unhealthy: {}", String::from_utf8_lossy(&head)))
+    }
+}
+
+fn check(settings: &Settings, fix: bool, grace_seconds: u64) -> Result<(), String> {
+    let mut conn = db::establish(&settings.database_url).map_err(|e| e.to_string())?;
+    db::run_migrations(&mut conn).map_err(|e| e.to_string())?;
+    let media = std::sync::Arc::new(LocalMediaStorage::new(
+        &settings.media_root,
+        &settings.media_url,
+    ));
+    let mut signals = Signals::default();
+    receivers::connect_default_receivers(&mut signals, media.clone());
+    let grace = std::time::Duration::from_secs(grace_seconds);
+    let run = |conn: &mut db::AnyConnection, fix: bool| {
+        services::consistency::check(conn, &signals, &media, grace, fix).map_err(|e| e.to_string())
+    };
+    let mut report = run(&mut conn, fix)?;
+    for line in report.lines() {
+        println!("{line}");
+    }
+    if fix {
+        // What the repair left is what counts.
+        report = run(&mut conn, false)?;
+        for line in report.lines().iter().filter(|l| l.starts_with("found")) {
+            println!("{line}");
+        }
+    }
+    if report.is_consistent() {
+        println!("consistent");
+        Ok(())
+    } else {
+        Err("inconsistent".into())
     }
 }
 

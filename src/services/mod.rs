@@ -4,6 +4,7 @@
 //! HTTP layer calls them through `web::block`. They know nothing of HTTP.
 
 pub mod auth;
+pub mod consistency;
 pub mod pictures;
 pub mod profiles;
 pub mod users;

@@ -9,6 +9,8 @@ mod helpers;
 mod images;
 mod ops;
 mod pictures;
+mod private_pg;
 mod profiles;
+mod reliability;
 mod signals;
 mod users;

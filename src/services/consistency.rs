@@ -1,0 +1,169 @@
+//! The consistency check behind `portrait check [--fix]`: every user has a
+//! profile, every profile's picture file exists, and every file under
+//! MEDIA_ROOT/profile_pics belongs to a profile. Files younger than the
+//! grace period are uploads in flight, never strays. Repairs go through
+//! the same paths as the API (a missing profile is made by the
+//! `post_save<User>` signal), and only what is safe: a stray file is
+//! deleted only while no profile names it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+use crate::db::schema::{profiles, users};
+use crate::db::AnyConnection;
+use crate::error::ServiceError;
+use crate::media::{older_than, LocalMediaStorage, MediaStorage};
+use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
+use crate::models::{Profile, User};
+use crate::services::atomic;
+use crate::signals::{PostSave, Signals};
+
+/// What the check found (and, with `fix`, what it repaired).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub users_without_profile: Vec<i64>,
+    pub profiles_missing_file: Vec<(i64, String)>,
+    pub stray_files: Vec<String>,
+    pub default_image_missing: bool,
+    /// Unreferenced files still inside the grace period: not problems.
+    pub young_files: usize,
+    pub fixed: bool,
+}
+
+impl Report {
+    pub fn is_consistent(&self) -> bool {
+        self.users_without_profile.is_empty()
+            && self.profiles_missing_file.is_empty()
+            && self.stray_files.is_empty()
+            && !self.default_image_missing
+    }
+
+    /// One line per finding, for people and scripts.
+    pub fn lines(&self) -> Vec<String> {
+        let verb = if self.fixed { "fixed" } else { "found" };
+        let mut lines = Vec::new();
+        for id in &self.users_without_profile {
+            lines.push(format!("{verb}: user {id} has no profile"));
+        }
+        for (user_id, image) in &self.profiles_missing_file {
+            lines.push(format!(
+                "{verb}: profile of user {user_id} names missing file {image}"
+            ));
+        }
+        for name in &self.stray_files {
+            lines.push(format!("{verb}: stray file {name}"));
+        }
+        if self.default_image_missing {
+            lines.push(format!(
+                "{verb}: {DEFAULT_IMAGE} is missing from MEDIA_ROOT"
+            ));
+        }
+        if self.young_files > 0 {
+            lines.push(format!(
+                "ignored: {} unreferenced file(s) younger than the grace period (uploads in flight)",
+                self.young_files
+            ));
+        }
+        lines
+    }
+}
+
+/// Checks, and with `fix` repairs, the database and MEDIA_ROOT.
+pub fn check(
+    conn: &mut AnyConnection,
+    signals: &Signals,
+    media: &LocalMediaStorage,
+    grace: Duration,
+    fix: bool,
+) -> Result<Report, ServiceError> {
+    let mut report = Report {
+        fixed: fix,
+        ..Report::default()
+    };
+
+    let orphans: Vec<User> = users::table
+        .left_join(profiles::table)
+        .filter(profiles::id.is_null())
+        .select(User::as_select())
+        .load(conn)?;
+    report.users_without_profile = orphans.iter().map(|u| u.id).collect();
+    if fix {
+        for user in orphans {
+            atomic(conn, |work| {
+                signals.post_save_user.send(
+                    work,
+                    &PostSave {
+                        instance: user,
+                        created: true,
+                    },
+                )
+            })?;
+        }
+    }
+
+    report.default_image_missing = !media.exists(DEFAULT_IMAGE);
+    if fix && report.default_image_missing {
+        media.prepare().map_err(ServiceError::internal)?;
+    }
+
+    let pictured: Vec<Profile> = profiles::table
+        .filter(profiles::image.ne(DEFAULT_IMAGE))
+        .select(Profile::as_select())
+        .load(conn)?;
+    for profile in pictured.iter().filter(|p| !media.exists(&p.image)) {
+        report
+            .profiles_missing_file
+            .push((profile.user_id, profile.image.clone()));
+        if fix {
+            atomic(conn, |work| {
+                // Only if the profile still names the missing file: an upload
+                // may have replaced it since the check read it.
+                diesel::update(
+                    profiles::table
+                        .filter(profiles::id.eq(profile.id))
+                        .filter(profiles::image.eq(&profile.image)),
+                )
+                .set((
+                    profiles::image.eq(DEFAULT_IMAGE),
+                    profiles::image_width.eq(DEFAULT_IMAGE_SIZE.0),
+                    profiles::image_height.eq(DEFAULT_IMAGE_SIZE.1),
+                    profiles::updated_at.eq(crate::clock::now()),
+                ))
+                .execute(work.conn)?;
+                Ok(())
+            })?;
+        }
+    }
+
+    let files = media.list_profile_pics().map_err(ServiceError::internal)?;
+    let referenced: HashSet<String> = profiles::table
+        .select(profiles::image)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    for (name, modified) in files {
+        if referenced.contains(&name) {
+            continue;
+        }
+        if !older_than(modified, grace) {
+            report.young_files += 1;
+            continue;
+        }
+        if fix && !is_referenced(conn, &name)? {
+            media.delete(&name);
+        }
+        report.stray_files.push(name);
+    }
+    Ok(report)
+}
+
+/// Asked again right before a deletion: the list above may be stale.
+fn is_referenced(conn: &mut AnyConnection, name: &str) -> Result<bool, ServiceError> {
+    let count: i64 = profiles::table
+        .filter(profiles::image.eq(name))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}

@@ -1,0 +1,414 @@
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use diesel::RunQueryDsl;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with_settings, TestApp, PASSWORD};
+use crate::images::{jpeg, marked};
+
+fn portrait(app: &TestApp, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_portrait"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &app.database_url)
+        .env("MEDIA_ROOT", &app.media_root)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn consistency(app: &TestApp) -> portrait::services::consistency::Report {
+    let mut conn = app.db();
+    portrait::services::consistency::check(
+        &mut conn,
+        &app.context.signals,
+        &app.context.media,
+        Duration::ZERO,
+        false,
+    )
+    .unwrap()
+}
+
+async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let form = Form::new().part("image", Part::bytes(bytes).file_name("p.jpg"));
+    app.client
+        .put(app.url("/profile/picture"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn set_age(path: &std::path::Path, age: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+}
+
+#[tokio::test]
+async fn check_finds_every_inconsistency_and_fix_repairs_them() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    diesel::sql_query(format!("DELETE FROM profiles WHERE user_id = {}", alice.id))
+        .execute(&mut *app.db())
+        .unwrap();
+    let profile: Value = upload(&app, &bob.token, jpeg(&marked(50, 50)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bob_file = app.media_root.join(
+        profile["image"]["url"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("/media/")
+            .unwrap(),
+    );
+    std::fs::remove_file(&bob_file).unwrap();
+    let old_stray = app
+        .media_root
+        .join("profile_pics/0123456789abcdef0123456789abcdef.jpg");
+    std::fs::write(&old_stray, b"stray").unwrap();
+    set_age(&old_stray, Duration::from_secs(7200));
+    let young_stray = app
+        .media_root
+        .join("profile_pics/fedcba9876543210fedcba9876543210.jpg");
+    std::fs::write(&young_stray, b"in flight").unwrap();
+    std::fs::remove_file(app.media_root.join("default.jpg")).unwrap();
+
+    let found = portrait(&app, &["check"]);
+    let report = String::from_utf8_lossy(&found.stdout);
+    assert_eq!(found.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("user {} has no profile", alice.id)),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("profile of user {} names missing file", bob.id)),
+        "{report}"
+    );
+    assert!(
+        report.contains("stray file profile_pics/0123456789abcdef"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("fedcba98"),
+        "a young file is an upload in flight: {report}"
+    );
+    assert!(report.contains("default.jpg is missing"), "{report}");
+    assert!(old_stray.exists(), "check without --fix changes nothing");
+
+    let fixed = portrait(&app, &["check", "--fix"]);
+    assert!(
+        fixed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fixed.stdout)
+    );
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT COUNT(*) AS n FROM profiles WHERE user_id = {}",
+            alice.id
+        )),
+        1
+    );
+    let bob_profile: Value = app
+        .get(&format!("/users/{}/profile", bob.id), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bob_profile["image"]["is_default"], true);
+    assert!(!old_stray.exists());
+    assert!(young_stray.exists());
+    assert!(app.media_root.join("default.jpg").exists());
+    assert!(portrait(&app, &["check"]).status.success());
+    // With no grace, the young file is a stray too.
+    assert!(!portrait(&app, &["check", "--grace", "0"]).status.success());
+}
+
+/// 50 clients at once register, sign in, upload, replace and delete
+/// pictures, and delete themselves. Nothing may fail with a 5xx (no
+/// "database is locked"), and the result must be consistent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_clients_leave_a_consistent_state() {
+    let app = spawn_app_with_settings(&[("DATABASE_POOL_SIZE", "8"), ("WORKERS", "4")]).await;
+    let app = std::sync::Arc::new(app);
+    let first = jpeg(&marked(240, 180));
+    let second = jpeg(&marked(180, 240));
+    let mut clients = Vec::new();
+    for i in 0..50 {
+        let app = app.clone();
+        let (first, second) = (first.clone(), second.clone());
+        clients.push(tokio::spawn(async move {
+            let name = format!("client{i}");
+            let mut statuses = Vec::new();
+            let registered = app
+                .post_json("/users", &json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}), None)
+                .await;
+            statuses.push(registered.status());
+            let id = registered.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+            let login = app.login(&name, PASSWORD).await;
+            statuses.push(login.status());
+            let token = login.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+            statuses.push(upload(&app, &token, first).await.status());
+            statuses.push(upload(&app, &token, second).await.status());
+            match i % 3 {
+                0 => statuses.push(app.delete("/profile/picture", Some(&token)).await.status()),
+                1 => statuses.push(app.delete(&format!("/users/{id}"), Some(&token)).await.status()),
+                _ => statuses.push(app.get("/users?limit=100", Some(&token)).await.status()),
+            }
+            (i, statuses)
+        }));
+    }
+    let mut deleted = 0;
+    for client in clients {
+        let (i, statuses) = client.await.unwrap();
+        assert!(
+            statuses.iter().all(|s| s.is_success()),
+            "client {i}: {statuses:?}"
+        );
+        if i % 3 == 1 {
+            deleted += 1;
+        }
+    }
+    let users = app.count_rows("SELECT COUNT(*) AS n FROM users");
+    assert_eq!(users, 50 - deleted);
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM profiles"), users);
+    let report = consistency(&app);
+    assert!(report.is_consistent(), "{:?}", report.lines());
+    assert_eq!(report.young_files, 0, "no stray file, however young");
+    let pictured =
+        app.count_rows("SELECT COUNT(*) AS n FROM profiles WHERE image <> 'default.jpg'");
+    let files = std::fs::read_dir(app.media_root.join("profile_pics"))
+        .unwrap()
+        .count() as i64;
+    assert_eq!(files, pictured);
+}
+
+#[tokio::test]
+async fn a_failing_disk_is_a_clean_500_that_changes_nothing() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    assert_eq!(
+        upload(&app, &alice.token, jpeg(&marked(60, 60)))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let before: Value = app
+        .get("/profile", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Root ignores permissions, so the picture directory is swapped for a
+    // plain file: every write into it fails, as on a broken disk.
+    let pics = app.media_root.join("profile_pics");
+    let aside = app.media_root.join("pics-aside");
+    std::fs::rename(&pics, &aside).unwrap();
+    std::fs::write(&pics, b"not a directory").unwrap();
+    let problem =
+        assert_problem(upload(&app, &alice.token, jpeg(&marked(60, 60))).await, 500).await;
+    assert_eq!(problem["detail"], "An unexpected error occurred.");
+    std::fs::remove_file(&pics).unwrap();
+    std::fs::rename(&aside, &pics).unwrap();
+
+    let after: Value = app
+        .get("/profile", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let leftovers: Vec<_> = std::fs::read_dir(&app.media_root)
+        .unwrap()
+        .chain(std::fs::read_dir(&pics).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(std::fs::read_dir(&pics).unwrap().count(), 1);
+}
+
+/// The file is written, then the database refuses the change: the new
+/// file must go, and the profile stay as it was.
+#[tokio::test]
+async fn a_failing_database_write_removes_the_new_file() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let sql = if app.database_url.starts_with("postgres") {
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER refuse_updates BEFORE UPDATE ON profiles FOR EACH ROW EXECUTE FUNCTION refuse();"
+    } else {
+        "CREATE TRIGGER refuse_updates BEFORE UPDATE ON profiles BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+    };
+    use diesel::connection::SimpleConnection;
+    app.db().batch_execute(sql).unwrap();
+    let before: Value = app
+        .get("/profile", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let problem =
+        assert_problem(upload(&app, &alice.token, jpeg(&marked(60, 60))).await, 500).await;
+    assert!(
+        !problem.to_string().contains("disk full"),
+        "no database text leaks"
+    );
+    let after: Value = app
+        .get("/profile", Some(&alice.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(
+        std::fs::read_dir(app.media_root.join("profile_pics"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        ".{0,40}".prop_map(Value::String),
+        "[a-z0-9@.+_-]{0,12}".prop_map(Value::String),
+        Just(Value::String("x".repeat(600))),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(".{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn arbitrary_body() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        Just("username".to_owned()),
+        Just("email".to_owned()),
+        Just("password".to_owned()),
+        Just("current_password".to_owned()),
+        Just("is_staff".to_owned()),
+        Just("bio".to_owned()),
+        Just("refresh_token".to_owned()),
+        ".{0,10}",
+    ];
+    prop_oneof![
+        4 => proptest::collection::btree_map(field, arbitrary_json(), 0..5)
+            .prop_map(|m| serde_json::to_vec(&Value::Object(m.into_iter().collect())).unwrap()),
+        1 => arbitrary_json().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        1 => proptest::collection::vec(any::<u8>(), 0..64),
+    ]
+}
+
+/// Bounded fuzzing of every JSON body: whatever arrives, the answer is a
+/// 2xx or a problem+json 4xx, never a 5xx.
+#[tokio::test]
+async fn arbitrary_json_bodies_never_cause_a_server_error() {
+    let app = spawn_app_with_settings(&[("LOGIN_MAX_FAILURES", "100000")]).await;
+    let alice = app.signed_in("alice").await;
+    let mut runner = TestRunner::deterministic();
+    let strategy = arbitrary_body();
+    let cases: usize = std::env::var("JSON_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    for _ in 0..cases {
+        let body = strategy.new_tree(&mut runner).unwrap().current();
+        let targets = [
+            (reqwest::Method::POST, "/users".to_owned()),
+            (reqwest::Method::POST, "/auth/token".to_owned()),
+            (reqwest::Method::POST, "/auth/refresh".to_owned()),
+            (reqwest::Method::PATCH, format!("/users/{}", alice.id)),
+            (
+                reqwest::Method::PATCH,
+                format!("/users/{}/profile", alice.id),
+            ),
+        ];
+        for (method, path) in targets {
+            let response = app
+                .client
+                .request(method.clone(), app.url(&path))
+                .bearer_auth(&alice.token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert!(
+                status.as_u16() < 500,
+                "{method} {path} answered {status} to {}",
+                String::from_utf8_lossy(&body)
+            );
+            if status.is_client_error() {
+                assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+            }
+        }
+    }
+}
+
+/// A private PostgreSQL of the test's own (initdb in a temp dir, its own
+/// port) is stopped under the running service: requests get a quick 503,
+/// /healthz says 503, and service resumes by itself when it returns. Runs
+/// on the PostgreSQL pass; never touches the shared server.
+#[tokio::test]
+async fn a_database_outage_is_a_quick_503_and_service_resumes() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        return;
+    }
+    let Some(private) = crate::private_pg::PrivatePostgres::start() else {
+        eprintln!("skipped: no initdb on this machine");
+        return;
+    };
+    let app =
+        spawn_app_with_settings(&[("DATABASE_URL", &private.url), ("DATABASE_TIMEOUT", "1")]).await;
+    let alice = app.register("alice").await;
+    let path = format!("/users/{}", alice["id"]);
+    assert_eq!(app.get(&path, None).await.status(), StatusCode::OK);
+
+    private.stop();
+    let started = std::time::Instant::now();
+    assert_problem(app.get(&path, None).await, 503).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "503 came after {:?}",
+        started.elapsed()
+    );
+    assert_problem(app.get("/healthz", None).await, 503).await;
+
+    private.restart();
+    let mut recovered = false;
+    for _ in 0..40 {
+        if app.get(&path, None).await.status() == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "service resumes when the database returns");
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+}
