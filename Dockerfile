@@ -7,6 +7,7 @@ WORKDIR /src
 # portrait itself. (The full image has gcc, make and perl: libpq, OpenSSL
 # and SQLite are built from source by cargo.)
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src target/release/portrait* target/release/deps/portrait* target/release/deps/libportrait*

@@ -6,8 +6,9 @@
 //! database; it blocks, so call it off the async workers.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use rand::RngCore;
@@ -36,6 +37,14 @@ pub trait MediaStorage: Send + Sync {
 pub struct LocalMediaStorage {
     root: PathBuf,
     base_url: String,
+    /// MEDIA_ROOT with links resolved, found once it exists.
+    canonical_root: OnceLock<PathBuf>,
+}
+
+/// A stored file read whole, for serving.
+pub struct StoredFile {
+    pub bytes: Vec<u8>,
+    pub modified: SystemTime,
 }
 
 impl LocalMediaStorage {
@@ -43,6 +52,7 @@ impl LocalMediaStorage {
         Self {
             root: root.into(),
             base_url: base_url.into(),
+            canonical_root: OnceLock::new(),
         }
     }
 
@@ -89,10 +99,33 @@ impl LocalMediaStorage {
         if name.is_empty() || !plain {
             return None;
         }
-        let path = self.root.join(relative);
-        let canonical_root = fs::canonicalize(&self.root).ok()?;
-        let canonical = fs::canonicalize(&path).ok()?;
-        canonical.starts_with(&canonical_root).then_some(canonical)
+        let canonical_root = match self.canonical_root.get() {
+            Some(root) => root,
+            None => {
+                let root = fs::canonicalize(&self.root).ok()?;
+                self.canonical_root.get_or_init(|| root)
+            }
+        };
+        let canonical = fs::canonicalize(self.root.join(relative)).ok()?;
+        canonical.starts_with(canonical_root).then_some(canonical)
+    }
+
+    /// Reads a stored regular file of at most `max_bytes` whole: one
+    /// blocking call where a streamed file takes several. `None` when the
+    /// name does not resolve (see `resolve`), is not a file, or is larger.
+    pub fn read_small(&self, name: &str, max_bytes: u64) -> Option<StoredFile> {
+        let path = self.resolve(name)?;
+        let mut file = File::open(path).ok()?;
+        let metadata = file.metadata().ok()?;
+        if !metadata.is_file() || metadata.len() > max_bytes {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(metadata.len() as usize);
+        file.read_to_end(&mut bytes).ok()?;
+        Some(StoredFile {
+            bytes,
+            modified: metadata.modified().ok()?,
+        })
     }
 
     /// Files in the picture directory with their modification time, for the

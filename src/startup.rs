@@ -79,7 +79,7 @@ pub fn build_context(
         settings.access_token_ttl,
         settings.refresh_token_ttl,
     );
-    let image_workers = std::thread::available_parallelism()
+    let cpu_workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     Ok(AppContext {
@@ -93,7 +93,7 @@ pub fn build_context(
         media,
         jwt: Arc::new(jwt),
         passwords: Arc::new(PasswordHasher::new()),
-        image_permits: Arc::new(Semaphore::new(image_workers)),
+        cpu_permits: Arc::new(Semaphore::new(cpu_workers)),
     })
 }
 

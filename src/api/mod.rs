@@ -16,7 +16,29 @@ pub mod profiles;
 pub mod request_log;
 pub mod users;
 
+use std::sync::Arc;
+
 use actix_web::web;
+
+use crate::context::AppContext;
+use crate::error::ApiError;
+
+/// Runs CPU-heavy blocking work (argon2 hashing, picture processing) on the
+/// blocking pool once one of the CPU permits is free.
+pub async fn cpu_bound<T: Send + 'static>(
+    ctx: &AppContext,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = Arc::clone(&ctx.cpu_permits)
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::internal())?;
+    Ok(web::block(move || {
+        let _permit = permit;
+        work()
+    })
+    .await?)
+}
 
 /// Registers every route of the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {

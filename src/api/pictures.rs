@@ -13,6 +13,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
+use crate::api::cpu_bound;
 use crate::api::dto::ProfileBody;
 use crate::auth::extractor::AuthUser;
 use crate::context::AppContext;
@@ -51,16 +52,9 @@ pub async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let upload = read_image_part(&req, payload, ctx.settings.max_upload_bytes).await?;
-    let permit = Arc::clone(&ctx.image_permits)
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::internal())?;
     let work_ctx = ctx.clone();
-    let (user, profile) = web::block(move || {
-        let _permit = permit;
-        pictures::replace(&work_ctx, &user, &upload)
-    })
-    .await??;
+    let (user, profile) =
+        cpu_bound(&ctx, move || pictures::replace(&work_ctx, &user, &upload)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 

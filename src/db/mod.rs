@@ -85,7 +85,9 @@ pub fn build_pool(url: &DatabaseUrl, max_size: u32, timeout: Duration) -> Result
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(timeout)
-        .test_on_check_out(true)
+        // A PostgreSQL connection can die with the server or the network;
+        // an SQLite one is a file handle in this process and cannot.
+        .test_on_check_out(url.is_postgres())
         .build_unchecked(ConnectionManager { url: url.clone() }))
 }
 
@@ -110,6 +112,20 @@ impl ManageConnection for ConnectionManager {
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         AnyConnection::is_broken_transaction_manager(conn)
     }
+}
+
+/// Runs a diesel query on the backend's own connection type. Queries sent
+/// through `AnyConnection` itself are prepared anew each time (the multi
+/// backend does not reuse prepared statements); on the inner connection
+/// each backend's statement cache applies. For hot read paths.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$inner:ident| $query:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql($inner) => $query,
+            $crate::db::AnyConnection::Sqlite($inner) => $query,
+        }
+    };
 }
 
 /// Runs `work` in a transaction meant to write. On SQLite it begins with

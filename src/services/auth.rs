@@ -82,11 +82,11 @@ fn user_for_token(ctx: &AppContext, token: &str, kind: TokenKind) -> Result<User
         .user_id()
         .ok_or(ServiceError::Unauthenticated(BAD_TOKEN))?;
     let mut conn = connection(ctx)?;
-    let user: Option<User> = users::table
+    let user: Option<User> = crate::on_backend!(&mut *conn, |inner| users::table
         .find(user_id)
         .select(User::as_select())
-        .first(&mut conn)
-        .optional()?;
+        .first(inner)
+        .optional())?;
     match user {
         Some(user) if user.is_active && user.token_version == claims.ver => Ok(user),
         _ => Err(ServiceError::Unauthenticated(BAD_TOKEN)),

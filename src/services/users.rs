@@ -97,13 +97,13 @@ pub fn get(ctx: &AppContext, id: i64) -> Result<UserWithProfile, ServiceError> {
 }
 
 pub fn find(conn: &mut AnyConnection, id: i64) -> Result<UserWithProfile, ServiceError> {
-    users::table
+    crate::on_backend!(conn, |inner| users::table
         .inner_join(profiles::table)
         .filter(users::id.eq(id))
         .select((User::as_select(), Profile::as_select()))
-        .first(conn)
-        .optional()?
-        .ok_or(ServiceError::NotFound("No user with this id."))
+        .first(inner)
+        .optional())?
+    .ok_or(ServiceError::NotFound("No user with this id."))
 }
 
 fn profile_of(conn: &mut AnyConnection, user_id: i64) -> Result<Profile, ServiceError> {
@@ -128,24 +128,27 @@ pub fn list(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| format!("%{}%", escape_like(&crate::domain::normalize_username(s))));
-    let matching = || {
-        let mut query = users::table.inner_join(profiles::table).into_boxed();
-        if let Some(pattern) = &pattern {
-            query = query.filter(
-                users::username_normalized
-                    .like(pattern.clone())
-                    .escape('\\'),
-            );
-        }
-        query
-    };
-    let page = matching()
-        .select((User::as_select(), Profile::as_select()))
-        .order(users::id.asc())
-        .limit(limit)
-        .offset(offset)
-        .load(&mut conn)?;
-    let count = matching().count().get_result(&mut conn)?;
+    let (page, count) = crate::on_backend!(&mut *conn, |inner| {
+        let matching = || {
+            let mut query = users::table.inner_join(profiles::table).into_boxed();
+            if let Some(pattern) = &pattern {
+                query = query.filter(
+                    users::username_normalized
+                        .like(pattern.clone())
+                        .escape('\\'),
+                );
+            }
+            query
+        };
+        let page = matching()
+            .select((User::as_select(), Profile::as_select()))
+            .order(users::id.asc())
+            .limit(limit)
+            .offset(offset)
+            .load(inner)?;
+        let count: i64 = matching().count().get_result(inner)?;
+        Ok::<_, diesel::result::Error>((page, count))
+    })?;
     Ok((page, count))
 }
 
