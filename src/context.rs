@@ -24,7 +24,7 @@ pub struct AppContext {
     pub jwt: Arc<JwtKeys>,
     pub passwords: Arc<PasswordHasher>,
     pub throttle: Arc<LoginThrottle>,
-    /// Caps concurrent CPU-heavy work (argon2 hashing, picture processing)
-    /// at about one per core: more at once only thrashes caches and memory.
+    /// Caps concurrent picture processing at about one per core: more at
+    /// once only thrashes caches and memory (argon2 has its own permits).
     pub cpu_permits: Arc<Semaphore>,
 }

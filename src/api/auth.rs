@@ -6,7 +6,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{Fields, JsonObject};
-use crate::api::cpu_bound;
 use crate::api::dto::TokenBody;
 use crate::context::AppContext;
 use crate::error::{ApiError, Problem};
@@ -42,11 +41,7 @@ pub async fn token(
         .peer_addr()
         .map(|addr| addr.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let work_ctx = ctx.clone();
-    let pair = cpu_bound(&ctx, move || {
-        auth::login(&work_ctx, client, &username, &password)
-    })
-    .await??;
+    let pair = web::block(move || auth::login(&ctx, client, &username, &password)).await??;
     Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
 }
 

@@ -23,8 +23,8 @@ use actix_web::web;
 use crate::context::AppContext;
 use crate::error::ApiError;
 
-/// Runs CPU-heavy blocking work (argon2 hashing, picture processing) on the
-/// blocking pool once one of the CPU permits is free.
+/// Runs CPU-heavy blocking work (picture processing) on the blocking pool
+/// once one of the CPU permits is free.
 pub async fn cpu_bound<T: Send + 'static>(
     ctx: &AppContext,
     work: impl FnOnce() -> T + Send + 'static,

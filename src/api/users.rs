@@ -5,7 +5,6 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{path_id, Fields, JsonObject};
-use crate::api::cpu_bound;
 use crate::api::dto::{UserBody, UserPage};
 use crate::api::pagination::PageRequest;
 use crate::auth::extractor::{AuthUser, MaybeAuthUser};
@@ -58,8 +57,7 @@ pub async fn register(
         is_superuser: false,
     };
     let work_ctx = ctx.clone();
-    let (user, profile) =
-        cpu_bound(&ctx, move || users::register(&work_ctx, registration)).await??;
+    let (user, profile) = web::block(move || users::register(&work_ctx, registration)).await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/users/{}", user.id)))
         .json(UserBody::new(
@@ -176,7 +174,7 @@ pub async fn update(
     let work_ctx = ctx.clone();
     let viewer = actor.clone();
     let (user, profile) =
-        cpu_bound(&ctx, move || users::update(&work_ctx, &actor, id, update)).await??;
+        web::block(move || users::update(&work_ctx, &actor, id, update)).await??;
     // After changing their own password the actor's view is their new self.
     let viewer = if viewer.id == user.id {
         user.clone()

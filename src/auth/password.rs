@@ -3,6 +3,8 @@
 //! comparison); an unknown user is checked against a dummy hash so that
 //! timing does not tell which usernames exist.
 
+use std::sync::{Condvar, Mutex};
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -10,6 +12,38 @@ use argon2::Argon2;
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     dummy_hash: String,
+    permits: Permits,
+}
+
+/// At most one argon2 computation per core at a time: each needs 19 MiB,
+/// and more at once only thrash the caches. Only the hashing itself waits,
+/// not the database work around it.
+struct Permits {
+    free: Mutex<usize>,
+    returned: Condvar,
+}
+
+impl Permits {
+    fn new(count: usize) -> Self {
+        Self {
+            free: Mutex::new(count.max(1)),
+            returned: Condvar::new(),
+        }
+    }
+
+    fn run<T>(&self, work: impl FnOnce() -> T) -> T {
+        {
+            let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            while *free == 0 {
+                free = self.returned.wait(free).unwrap_or_else(|p| p.into_inner());
+            }
+            *free -= 1;
+        }
+        let result = work();
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.returned.notify_one();
+        result
+    }
 }
 
 impl Default for PasswordHasher {
@@ -28,26 +62,36 @@ impl PasswordHasher {
             .hash_password(b"portrait-dummy-password", &salt)
             .expect("argon2 hashes with default parameters")
             .to_string();
-        Self { argon2, dummy_hash }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Self {
+            argon2,
+            dummy_hash,
+            permits: Permits::new(cores),
+        }
     }
 
     pub fn hash(&self, password: &str) -> Result<String, argon2::password_hash::Error> {
         let salt = SaltString::generate(&mut OsRng);
-        Ok(self
-            .argon2
-            .hash_password(password.as_bytes(), &salt)?
-            .to_string())
+        self.permits.run(|| {
+            Ok(self
+                .argon2
+                .hash_password(password.as_bytes(), &salt)?
+                .to_string())
+        })
     }
 
     /// True when `password` matches `hash`; a malformed hash never matches.
     pub fn verify(&self, password: &str, hash: &str) -> bool {
-        PasswordHash::new(hash)
-            .map(|parsed| {
-                self.argon2
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
+        let Ok(parsed) = PasswordHash::new(hash) else {
+            return false;
+        };
+        self.permits.run(|| {
+            self.argon2
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
     }
 
     /// Spends the same time as a real verification, for unknown users.
