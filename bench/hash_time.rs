@@ -6,10 +6,6 @@ use std::time::Instant;
 
 use portrait::auth::password::PasswordHasher;
 
-// The server's allocator: argon2's 19 MiB blocks cost what they cost there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let hasher = PasswordHasher::new();
     let hash = hasher.hash("benchmark password 1").unwrap();

@@ -11,48 +11,21 @@ Build first: cargo build --release --examples
 """
 
 import argparse
-import http.client
 import json
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
+
+from common import call, free_port, wait_healthy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
 PASSWORD = "benchmark password 1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(port, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, data
-
-
-def wait_healthy(port, path="/healthz"):
-    for _ in range(400):
-        try:
-            if call(port, "GET", path)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 def wrk(url, connections, duration, script=None, headers=()):

@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,30 +24,17 @@ import tempfile
 import threading
 import time
 
+from common import call, free_port, wait_healthy
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "benchmark password 1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(port, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, data
 
 
 def json_post(port, path, payload, token=None):
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    status, data = request(port, "POST", path, json.dumps(payload).encode(), headers)
+    status, data = call(port, "POST", path, json.dumps(payload).encode(), headers)
     return status, json.loads(data) if data else None
 
 
@@ -130,13 +116,7 @@ def main():
     })
     server = subprocess.Popen([args.binary, "serve"], env=env)
     try:
-        for _ in range(200):
-            try:
-                if request(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
+        wait_healthy(port)
         time.sleep(0.5)
         idle_rss = rss_kib(server.pid, "VmRSS")
 

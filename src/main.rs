@@ -1,8 +1,5 @@
 //! The `portrait` binary: parse the command line and hand over to `cli`.
-//! Nothing else belongs here (but the allocator, which must be chosen here).
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+//! Nothing else belongs here.
 
 fn main() -> std::process::ExitCode {
     portrait::cli::main()

@@ -4,21 +4,11 @@ use serde_json::Value;
 
 use crate::helpers::{spawn_app, PASSWORD};
 
-fn portrait(app: &crate::helpers::TestApp) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portrait"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &app.database_url)
-        .env("MEDIA_ROOT", &app.media_root)
-        .env("RUST_LOG", "warn");
-    command
-}
-
 #[tokio::test]
 async fn createsuperuser_makes_a_staff_superuser_with_a_profile() {
     let app = spawn_app().await;
-    let output = portrait(&app)
+    let output = app
+        .command()
         .args([
             "createsuperuser",
             "--username",
@@ -49,7 +39,8 @@ async fn createsuperuser_makes_a_staff_superuser_with_a_profile() {
         .unwrap();
     assert_eq!(me["username"], "root");
 
-    let again = portrait(&app)
+    let again = app
+        .command()
         .args([
             "createsuperuser",
             "--username",
@@ -67,7 +58,8 @@ async fn createsuperuser_makes_a_staff_superuser_with_a_profile() {
 #[tokio::test]
 async fn createsuperuser_refuses_a_weak_password_and_no_password() {
     let app = spawn_app().await;
-    let weak = portrait(&app)
+    let weak = app
+        .command()
         .args([
             "createsuperuser",
             "--username",
@@ -79,7 +71,8 @@ async fn createsuperuser_refuses_a_weak_password_and_no_password() {
         .output()
         .unwrap();
     assert!(!weak.status.success());
-    let none = portrait(&app)
+    let none = app
+        .command()
         .args([
             "createsuperuser",
             "--username",

@@ -141,6 +141,18 @@ pub struct TestUser {
 }
 
 impl TestApp {
+    /// The `portrait` binary, pointed at this app's database and MEDIA_ROOT.
+    pub fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_portrait"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &self.database_url)
+            .env("MEDIA_ROOT", &self.media_root)
+            .env("RUST_LOG", "warn");
+        command
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1,4 +1,3 @@
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use diesel::RunQueryDsl;
@@ -13,15 +12,7 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with_settings, TestApp
 use crate::images::{jpeg, marked};
 
 fn portrait(app: &TestApp, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_portrait"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &app.database_url)
-        .env("MEDIA_ROOT", &app.media_root)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    app.command().args(args).output().unwrap()
 }
 
 fn consistency(app: &TestApp) -> portrait::services::consistency::Report {
