@@ -578,3 +578,49 @@ async fn raw_get(address: &str, path: &str) -> String {
     .await
     .unwrap()
 }
+
+/// Picture work runs off the async workers, a few at a time: while large
+/// uploads are being processed, /healthz still answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn healthz_answers_while_large_uploads_are_processed() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let alice = app.signed_in("alice").await;
+    let big = png(&image::DynamicImage::ImageRgb8(marked(2400, 1800)));
+    let uploads: Vec<_> = (0..4)
+        .map(|_| {
+            let (app, token, big) = (app.clone(), alice.token.clone(), big.clone());
+            tokio::spawn(async move {
+                let form = Form::new().part("image", Part::bytes(big).file_name("big.png"));
+                app.client
+                    .put(app.url("/profile/picture"))
+                    .bearer_auth(&token)
+                    .multipart(form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut slowest = Duration::ZERO;
+    let mut still_busy = false;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+        still_busy |= uploads.iter().any(|u| !u.is_finished());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for upload in uploads {
+        assert_eq!(upload.await.unwrap(), StatusCode::OK);
+    }
+    assert!(
+        still_busy,
+        "the uploads were still being processed while /healthz was asked"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/healthz took {slowest:?} during uploads"
+    );
+}
