@@ -365,6 +365,27 @@ impl ServerProcess {
         panic!("the server did not become healthy");
     }
 
+    /// Registers `username` on this server and signs in; returns the token pair.
+    pub async fn register_and_sign_in(&self, username: &str, password: &str) -> Value {
+        let client = reqwest::Client::new();
+        let registered = client
+            .post(format!("{}/users", self.base))
+            .json(&json!({"username": username, "email": format!("{username}@example.com"), "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), StatusCode::CREATED);
+        client
+            .post(format!("{}/auth/token", self.base))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Stops the server (SIGTERM) and returns everything it logged.
     pub fn stop_and_collect_log(mut self) -> String {
         self.signal("TERM");

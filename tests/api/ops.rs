@@ -98,22 +98,7 @@ async fn logs_never_hold_a_password_token_or_authorization_header() {
     let client = reqwest::Client::new();
     let base = server.base.clone();
     let secret_password = "a very secret passphrase 9";
-    let registered = client
-        .post(format!("{base}/users"))
-        .json(&json!({"username": "alice", "email": "alice@example.com", "password": secret_password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), StatusCode::CREATED);
-    let tokens: Value = client
-        .post(format!("{base}/auth/token"))
-        .json(&json!({"username": "alice", "password": secret_password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = server.register_and_sign_in("alice", secret_password).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     let _ = client
@@ -170,23 +155,7 @@ async fn logs_never_hold_a_password_token_or_authorization_header() {
 #[tokio::test]
 async fn sigterm_lets_an_upload_in_flight_finish() {
     let server = ServerProcess::start(&[]);
-    let client = reqwest::Client::new();
-    let base = server.base.clone();
-    client
-        .post(format!("{base}/users"))
-        .json(&json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let tokens: Value = client
-        .post(format!("{base}/auth/token"))
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = server.register_and_sign_in("alice", PASSWORD).await;
     let token = tokens["access_token"].as_str().unwrap().to_owned();
     let port = server.port;
     let outcome = tokio::task::spawn_blocking(move || {
