@@ -27,4 +27,7 @@ pub struct AppContext {
     /// Caps concurrent picture processing at about one per core: more at
     /// once only thrashes caches and memory (argon2 has its own permits).
     pub cpu_permits: Arc<Semaphore>,
+    /// One permit per pooled connection: database work waits here, in
+    /// arrival order, rather than in r2d2 (see `api::db_bound`).
+    pub db_permits: Arc<Semaphore>,
 }

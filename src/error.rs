@@ -105,7 +105,11 @@ impl From<diesel::result::Error> for ServiceError {
                     None => Self::internal(format!("unique violation: {which}")),
                 }
             }
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => {
+                crate::db::note_connection_lost();
                 Self::Unavailable(info.message().to_owned())
             }
             other => Self::internal(other),

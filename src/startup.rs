@@ -83,6 +83,7 @@ pub fn build_context(
         .map(|n| n.get())
         .unwrap_or(2);
     Ok(AppContext {
+        db_permits: Arc::new(Semaphore::new(settings.database_pool_size as usize)),
         throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
             settings.login_lockout,

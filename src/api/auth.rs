@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{Fields, JsonObject};
+use crate::api::db_bound;
 use crate::api::dto::TokenBody;
 use crate::context::AppContext;
 use crate::error::{ApiError, Problem};
@@ -41,7 +42,11 @@ pub async fn token(
         .peer_addr()
         .map(|addr| addr.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let pair = web::block(move || auth::login(&ctx, client, &username, &password)).await??;
+    let work_ctx = ctx.clone();
+    let pair = db_bound(&ctx, move || {
+        auth::login(&work_ctx, client, &username, &password)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
 }
 
@@ -67,6 +72,7 @@ pub async fn refresh(
     let Some(token) = token else {
         return Err(ApiError::internal());
     };
-    let pair = web::block(move || auth::refresh(&ctx, &token)).await??;
+    let work_ctx = ctx.clone();
+    let pair = db_bound(&ctx, move || auth::refresh(&work_ctx, &token)).await??;
     Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
 }

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpResponse};
 use diesel::RunQueryDsl;
 
+use crate::api::db_bound;
 use crate::api::dto::HealthBody;
 use crate::context::AppContext;
 use crate::error::{ApiError, Problem, ServiceError};
@@ -17,8 +18,9 @@ use crate::error::{ApiError, Problem, ServiceError};
     )
 )]
 pub async fn healthz(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
-    web::block(move || -> Result<(), ServiceError> {
-        let mut conn = crate::services::connection(&ctx)?;
+    let work_ctx = ctx.clone();
+    db_bound(&ctx, move || -> Result<(), ServiceError> {
+        let mut conn = crate::services::connection(&work_ctx)?;
         diesel::sql_query("SELECT 1")
             .execute(&mut *conn)
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;

@@ -14,6 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::api::cpu_bound;
+use crate::api::db_bound;
 use crate::api::dto::ProfileBody;
 use crate::auth::extractor::AuthUser;
 use crate::context::AppContext;
@@ -96,7 +97,7 @@ pub async fn reset(
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let work_ctx = ctx.clone();
-    let (user, profile) = web::block(move || pictures::reset(&work_ctx, &user)).await??;
+    let (user, profile) = db_bound(&ctx, move || pictures::reset(&work_ctx, &user)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::api::body::{path_id, Fields, JsonObject};
+use crate::api::db_bound;
 use crate::api::dto::ProfileBody;
 use crate::auth::extractor::AuthUser;
 use crate::context::AppContext;
@@ -26,7 +27,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "profile for this user")?;
     let work_ctx = ctx.clone();
-    let (user, profile) = web::block(move || profiles::get(&work_ctx, id)).await??;
+    let (user, profile) = db_bound(&ctx, move || profiles::get(&work_ctx, id)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 
@@ -59,7 +60,7 @@ pub async fn update(
     fields.finish()?;
     let work_ctx = ctx.clone();
     let (user, profile) =
-        web::block(move || profiles::update(&work_ctx, &actor, id, bio)).await??;
+        db_bound(&ctx, move || profiles::update(&work_ctx, &actor, id, bio)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 
@@ -77,6 +78,6 @@ pub async fn own(
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let work_ctx = ctx.clone();
-    let (user, profile) = web::block(move || profiles::get(&work_ctx, user.id)).await??;
+    let (user, profile) = db_bound(&ctx, move || profiles::get(&work_ctx, user.id)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }

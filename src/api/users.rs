@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{path_id, Fields, JsonObject};
+use crate::api::db_bound;
 use crate::api::dto::{UserBody, UserPage};
 use crate::api::pagination::PageRequest;
 use crate::auth::extractor::{AuthUser, MaybeAuthUser};
@@ -57,7 +58,8 @@ pub async fn register(
         is_superuser: false,
     };
     let work_ctx = ctx.clone();
-    let (user, profile) = web::block(move || users::register(&work_ctx, registration)).await??;
+    let (user, profile) =
+        db_bound(&ctx, move || users::register(&work_ctx, registration)).await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/users/{}", user.id)))
         .json(UserBody::new(
@@ -92,8 +94,10 @@ pub async fn list(
     let search = page.param("search").map(str::to_owned);
     let (limit, offset) = (page.limit, page.offset);
     let work_ctx = ctx.clone();
-    let (rows, count) =
-        web::block(move || users::list(&work_ctx, search.as_deref(), limit, offset)).await??;
+    let (rows, count) = db_bound(&ctx, move || {
+        users::list(&work_ctx, search.as_deref(), limit, offset)
+    })
+    .await??;
     let (next, previous) = page.links(&req, count);
     let results = rows
         .iter()
@@ -125,7 +129,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "user")?;
     let work_ctx = ctx.clone();
-    let (user, profile) = web::block(move || users::get(&work_ctx, id)).await??;
+    let (user, profile) = db_bound(&ctx, move || users::get(&work_ctx, id)).await??;
     Ok(HttpResponse::Ok().json(UserBody::new(
         &user,
         &profile,
@@ -174,7 +178,7 @@ pub async fn update(
     let work_ctx = ctx.clone();
     let viewer = actor.clone();
     let (user, profile) =
-        web::block(move || users::update(&work_ctx, &actor, id, update)).await??;
+        db_bound(&ctx, move || users::update(&work_ctx, &actor, id, update)).await??;
     // After changing their own password the actor's view is their new self.
     let viewer = if viewer.id == user.id {
         user.clone()
@@ -207,6 +211,7 @@ pub async fn delete(
     AuthUser(actor): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "user")?;
-    web::block(move || users::delete(&ctx, &actor, id)).await??;
+    let work_ctx = ctx.clone();
+    db_bound(&ctx, move || users::delete(&work_ctx, &actor, id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -11,6 +11,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use crate::api::db_bound;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::models::User;
@@ -54,7 +55,11 @@ fn lookup_user(req: &HttpRequest) -> Pending<Option<User>> {
     Box::pin(async move {
         let Some(token) = token? else { return Ok(None) };
         let ctx = ctx.ok_or_else(ApiError::internal)?;
-        let user = web::block(move || services::auth::authenticate(&ctx, &token)).await??;
+        let work_ctx = ctx.clone();
+        let user = db_bound(&ctx, move || {
+            services::auth::authenticate(&work_ctx, &token)
+        })
+        .await??;
         Ok(Some(user))
     })
 }

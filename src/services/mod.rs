@@ -51,5 +51,5 @@ pub fn atomic<T>(
 
 /// A pooled connection, or `Unavailable` when the pool times out.
 pub fn connection(ctx: &AppContext) -> Result<PooledConnection, ServiceError> {
-    Ok(ctx.pool.get()?)
+    Ok(db::checkout(&ctx.pool)?)
 }

@@ -158,7 +158,7 @@ impl TestApp {
     }
 
     pub fn db(&self) -> PooledConnection {
-        self.context.pool.get().expect("test pool")
+        portrait::db::checkout(&self.context.pool).expect("test pool")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {

@@ -403,3 +403,38 @@ async fn a_database_outage_is_a_quick_503_and_service_resumes() {
     assert!(recovered, "service resumes when the database returns");
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
 }
+
+/// Pooled connections are trusted without a round trip only while busy:
+/// after the database restarts under an idle service, the next requests
+/// all succeed (the dead connections are checked, found gone and replaced)
+/// rather than failing once per dead connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_request_fails_after_the_database_restarts_while_idle() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        return;
+    }
+    let Some(private) = crate::private_pg::PrivatePostgres::start() else {
+        eprintln!("skipped: no initdb on this machine");
+        return;
+    };
+    let app = std::sync::Arc::new(spawn_app_with_settings(&[("DATABASE_URL", &private.url)]).await);
+    let alice = app.register("alice").await;
+    let path = format!("/users/{}", alice["id"]);
+    // Requests at once, so that the pool holds several connections.
+    let concurrent: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, path) = (app.clone(), path.clone());
+            tokio::spawn(async move { app.get(&path, None).await.status() })
+        })
+        .collect();
+    for status in concurrent {
+        assert_eq!(status.await.unwrap(), StatusCode::OK);
+    }
+
+    private.stop();
+    private.restart();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..8 {
+        assert_eq!(app.get(&path, None).await.status(), StatusCode::OK);
+    }
+}
