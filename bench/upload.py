@@ -144,6 +144,8 @@ def main():
         for t in threads:
             t.join()
         peak_rss = rss_kib(server.pid, "VmHWM")
+        time.sleep(2)
+        settled_rss = rss_kib(server.pid, "VmRSS")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -161,6 +163,7 @@ def main():
         "concurrent_clients": args.clients,
         "concurrent_upload_median_ms": round(statistics.median(concurrent) * 1000, 1),
         "peak_rss_mib": round(peak_rss / 1024, 1),
+        "rss_2s_after_the_peak_mib": round(settled_rss / 1024, 1),
     }
     print(json.dumps(result, indent=2))
     return 0

@@ -136,6 +136,7 @@ impl Application {
 
 fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> {
     let workers = context.settings.workers;
+    let blocking_threads = context.settings.blocking_threads;
     let json_limit = context.settings.max_json_bytes;
     let cors_origins = context.settings.cors_allowed_origins.clone();
     let shutdown_timeout = context.settings.shutdown_timeout.as_secs();
@@ -154,6 +155,7 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
             .default_service(web::to(unknown_route))
     })
     .workers(workers)
+    .worker_max_blocking_threads(blocking_threads)
     // SIGTERM/SIGINT: stop accepting, let requests in flight (uploads
     // included) finish within the timeout, then drop the pool.
     .shutdown_timeout(shutdown_timeout)

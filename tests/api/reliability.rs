@@ -438,3 +438,48 @@ async fn no_request_fails_after_the_database_restarts_while_idle() {
         assert_eq!(app.get(&path, None).await.status(), StatusCode::OK);
     }
 }
+
+/// Requests beyond the pool wait their turn; one that waits longer than
+/// DATABASE_TIMEOUT gets a 503 problem, and the request holding the
+/// connection still completes once the database lets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_queued_longer_than_the_database_timeout_is_a_503() {
+    use diesel::connection::SimpleConnection;
+    let app = std::sync::Arc::new(
+        spawn_app_with_settings(&[("DATABASE_POOL_SIZE", "1"), ("DATABASE_TIMEOUT", "1")]).await,
+    );
+    // Another client of the database holds the write lock.
+    let url = portrait::settings::DatabaseUrl::parse(&app.database_url).unwrap();
+    let mut locker = portrait::db::establish(&url).unwrap();
+    let lock = if url.is_postgres() {
+        "BEGIN; LOCK TABLE users IN EXCLUSIVE MODE;"
+    } else {
+        "BEGIN IMMEDIATE;"
+    };
+    locker.batch_execute(lock).unwrap();
+
+    let registering = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.post_json(
+                "/users",
+                &json!({"username": "waiting", "email": "waiting@example.com", "password": PASSWORD}),
+                None,
+            )
+            .await
+            .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    assert_problem(app.get("/users/1", None).await, 503).await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "503 after {waited:?}"
+    );
+
+    locker.batch_execute("ROLLBACK;").unwrap();
+    assert_eq!(registering.await.unwrap(), StatusCode::CREATED);
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 1);
+}
