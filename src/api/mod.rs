@@ -1,7 +1,8 @@
 //! The HTTP edge: routes, handlers and the JSON shapes. A handler extracts
-//! its inputs, calls one service on the blocking pool (`web::block`: no
-//! diesel, pool or image work on an async worker) and maps the result to a
-//! DTO. No business rule is decided here.
+//! its inputs, calls one service on the blocking pool (`db_bound` for
+//! database work, `cpu_bound` for pictures: no diesel, pool or image work on
+//! an async worker) and maps the result to a DTO. No business rule is
+//! decided here.
 
 pub mod auth;
 pub mod body;

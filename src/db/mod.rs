@@ -1,6 +1,7 @@
 //! The data layer's plumbing: one connection type for both backends
-//! (`AnyConnection`, diesel's `MultiConnection`), the r2d2 pool, SQLite's
-//! per-connection pragmas, embedded migrations and write transactions.
+//! (`AnyConnection`, diesel's `MultiConnection`), the r2d2 pool and what it
+//! knows of each connection's health, SQLite's per-connection pragmas,
+//! embedded migrations and write transactions.
 //! Everything here blocks: call it from `web::block` or a CLI command, never
 //! from an async worker. No business rule lives here.
 
