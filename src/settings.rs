@@ -145,9 +145,8 @@ impl Settings {
         // PostgreSQL: two connections per core. More only queue inside the
         // database: on 2 cores, 10 connections served no more requests than
         // 4 and their p99 went from 3 ms to over 50 ms (bench/README.md).
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         let default_pool = if database_url.is_postgres() {
-            (2 * cores).max(4)
+            (2 * cores() as u32).max(4)
         } else {
             8
         };
@@ -212,17 +211,12 @@ impl Settings {
                 1,
                 30 * 24 * 3600,
             )?),
-            workers: reader.number("WORKERS", default_workers(), 1, 1024)?,
+            workers: reader.number("WORKERS", cores(), 1, 1024)?,
             // Few and busy beats many and cold: with tokio's default of 512
             // the blocking work of a request landed on a different,
             // cache-cold thread each time; 2 per core served 10-15% more
             // reads on both backends (bench/README.md).
-            blocking_threads: reader.number(
-                "BLOCKING_THREADS",
-                (2 * default_workers()).max(4),
-                1,
-                1024,
-            )?,
+            blocking_threads: reader.number("BLOCKING_THREADS", (2 * cores()).max(4), 1, 1024)?,
             shutdown_timeout: Duration::from_secs(reader.number(
                 "SHUTDOWN_TIMEOUT",
                 30,
@@ -246,7 +240,9 @@ impl Settings {
     }
 }
 
-fn default_workers() -> usize {
+/// The cores this process may use; the defaults of several limits scale
+/// with it.
+pub fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)

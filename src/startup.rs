@@ -79,9 +79,6 @@ pub fn build_context(
         settings.access_token_ttl,
         settings.refresh_token_ttl,
     );
-    let cpu_workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
     Ok(AppContext {
         db_permits: Arc::new(Semaphore::new(settings.database_pool_size as usize)),
         throttle: Arc::new(LoginThrottle::new(
@@ -94,7 +91,7 @@ pub fn build_context(
         media,
         jwt: Arc::new(jwt),
         passwords: Arc::new(PasswordHasher::new()),
-        cpu_permits: Arc::new(Semaphore::new(cpu_workers)),
+        cpu_permits: Arc::new(Semaphore::new(crate::settings::cores())),
     })
 }
 

@@ -42,9 +42,8 @@ pub async fn token(
         .peer_addr()
         .map(|addr| addr.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let work_ctx = ctx.clone();
-    let pair = db_bound(&ctx, move || {
-        auth::login(&work_ctx, client, &username, &password)
+    let pair = db_bound(&ctx, move |ctx| {
+        auth::login(ctx, client, &username, &password)
     })
     .await??;
     Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
@@ -72,7 +71,6 @@ pub async fn refresh(
     let Some(token) = token else {
         return Err(ApiError::internal());
     };
-    let work_ctx = ctx.clone();
-    let pair = db_bound(&ctx, move || auth::refresh(&work_ctx, &token)).await??;
+    let pair = db_bound(&ctx, move |ctx| auth::refresh(ctx, &token)).await??;
     Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
 }

@@ -18,9 +18,8 @@ use crate::error::{ApiError, Problem, ServiceError};
     )
 )]
 pub async fn healthz(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
-    let work_ctx = ctx.clone();
-    db_bound(&ctx, move || -> Result<(), ServiceError> {
-        let mut conn = crate::services::connection(&work_ctx)?;
+    db_bound(&ctx, move |ctx| -> Result<(), ServiceError> {
+        let mut conn = crate::services::connection(ctx)?;
         diesel::sql_query("SELECT 1")
             .execute(&mut *conn)
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;

@@ -20,28 +20,25 @@ pub mod users;
 use std::sync::Arc;
 
 use actix_web::web;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::context::AppContext;
 use crate::error::{ApiError, ServiceError};
 
 /// Runs CPU-heavy blocking work (picture processing) on the blocking pool
-/// once one of the CPU permits is free.
+/// once one of the CPU permits is free. `work` gets its own handle on the
+/// context.
 pub async fn cpu_bound<T: Send + 'static>(
-    ctx: &AppContext,
-    work: impl FnOnce() -> T + Send + 'static,
+    ctx: &web::Data<AppContext>,
+    work: impl FnOnce(&AppContext) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let permit = Arc::clone(&ctx.cpu_permits)
         .acquire_owned()
         .await
         .map_err(|_| ApiError::internal())?;
-    Ok(web::block(move || {
-        let _permit = permit;
-        work()
-    })
-    .await?)
+    run_holding(permit, ctx, work).await
 }
 
-/// Registers every route of the contract.
 /// Runs blocking database work on the blocking pool, at most one task per
 /// pooled connection at a time. Waiting happens here, on a fair (FIFO)
 /// semaphore: r2d2's own wait lets a newcomer take a connection a waiter
@@ -49,8 +46,8 @@ pub async fn cpu_bound<T: Send + 'static>(
 /// more (p99 over 1 s on PostgreSQL with 32 clients). Waiting longer than
 /// DATABASE_TIMEOUT is a 503, as a pool timeout is.
 pub async fn db_bound<T: Send + 'static>(
-    ctx: &AppContext,
-    work: impl FnOnce() -> T + Send + 'static,
+    ctx: &web::Data<AppContext>,
+    work: impl FnOnce(&AppContext) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let permit = tokio::time::timeout(
         ctx.settings.database_timeout,
@@ -63,13 +60,24 @@ pub async fn db_bound<T: Send + 'static>(
         ))
     })?
     .map_err(|_| ApiError::internal())?;
+    run_holding(permit, ctx, work).await
+}
+
+/// `work` on the blocking pool; the permit is given back when it ends.
+async fn run_holding<T: Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    ctx: &web::Data<AppContext>,
+    work: impl FnOnce(&AppContext) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let ctx = ctx.clone();
     Ok(web::block(move || {
         let _permit = permit;
-        work()
+        work(&ctx)
     })
     .await?)
 }
 
+/// Registers every route of the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/token").route(web::post().to(auth::token)))
         .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))

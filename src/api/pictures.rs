@@ -53,9 +53,8 @@ pub async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let upload = read_image_part(&req, payload, ctx.settings.max_upload_bytes).await?;
-    let work_ctx = ctx.clone();
     let (user, profile) =
-        cpu_bound(&ctx, move || pictures::replace(&work_ctx, &user, &upload)).await??;
+        cpu_bound(&ctx, move |ctx| pictures::replace(ctx, &user, &upload)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 
@@ -96,8 +95,7 @@ pub async fn reset(
     ctx: web::Data<AppContext>,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let work_ctx = ctx.clone();
-    let (user, profile) = db_bound(&ctx, move || pictures::reset(&work_ctx, &user)).await??;
+    let (user, profile) = db_bound(&ctx, move |ctx| pictures::reset(ctx, &user)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 

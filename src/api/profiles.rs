@@ -26,8 +26,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "profile for this user")?;
-    let work_ctx = ctx.clone();
-    let (user, profile) = db_bound(&ctx, move || profiles::get(&work_ctx, id)).await??;
+    let (user, profile) = db_bound(&ctx, move |ctx| profiles::get(ctx, id)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 
@@ -58,9 +57,8 @@ pub async fn update(
     let bio = fields.optional_string("bio");
     let bio = fields.parse("bio", bio, Bio::parse);
     fields.finish()?;
-    let work_ctx = ctx.clone();
     let (user, profile) =
-        db_bound(&ctx, move || profiles::update(&work_ctx, &actor, id, bio)).await??;
+        db_bound(&ctx, move |ctx| profiles::update(ctx, &actor, id, bio)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }
 
@@ -77,7 +75,6 @@ pub async fn own(
     ctx: web::Data<AppContext>,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let work_ctx = ctx.clone();
-    let (user, profile) = db_bound(&ctx, move || profiles::get(&work_ctx, user.id)).await??;
+    let (user, profile) = db_bound(&ctx, move |ctx| profiles::get(ctx, user.id)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
 }

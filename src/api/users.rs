@@ -57,9 +57,7 @@ pub async fn register(
         is_staff: false,
         is_superuser: false,
     };
-    let work_ctx = ctx.clone();
-    let (user, profile) =
-        db_bound(&ctx, move || users::register(&work_ctx, registration)).await??;
+    let (user, profile) = db_bound(&ctx, move |ctx| users::register(ctx, registration)).await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/users/{}", user.id)))
         .json(UserBody::new(
@@ -93,9 +91,8 @@ pub async fn list(
     let page = PageRequest::from_request(&req)?;
     let search = page.param("search").map(str::to_owned);
     let (limit, offset) = (page.limit, page.offset);
-    let work_ctx = ctx.clone();
-    let (rows, count) = db_bound(&ctx, move || {
-        users::list(&work_ctx, search.as_deref(), limit, offset)
+    let (rows, count) = db_bound(&ctx, move |ctx| {
+        users::list(ctx, search.as_deref(), limit, offset)
     })
     .await??;
     let (next, previous) = page.links(&req, count);
@@ -128,8 +125,7 @@ pub async fn get(
     MaybeAuthUser(viewer): MaybeAuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "user")?;
-    let work_ctx = ctx.clone();
-    let (user, profile) = db_bound(&ctx, move || users::get(&work_ctx, id)).await??;
+    let (user, profile) = db_bound(&ctx, move |ctx| users::get(ctx, id)).await??;
     Ok(HttpResponse::Ok().json(UserBody::new(
         &user,
         &profile,
@@ -175,10 +171,9 @@ pub async fn update(
         is_staff: fields.optional_bool("is_staff"),
     };
     fields.finish()?;
-    let work_ctx = ctx.clone();
     let viewer = actor.clone();
     let (user, profile) =
-        db_bound(&ctx, move || users::update(&work_ctx, &actor, id, update)).await??;
+        db_bound(&ctx, move |ctx| users::update(ctx, &actor, id, update)).await??;
     // After changing their own password the actor's view is their new self.
     let viewer = if viewer.id == user.id {
         user.clone()
@@ -211,7 +206,6 @@ pub async fn delete(
     AuthUser(actor): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "user")?;
-    let work_ctx = ctx.clone();
-    db_bound(&ctx, move || users::delete(&work_ctx, &actor, id)).await??;
+    db_bound(&ctx, move |ctx| users::delete(ctx, &actor, id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }

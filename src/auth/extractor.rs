@@ -55,11 +55,7 @@ fn lookup_user(req: &HttpRequest) -> Pending<Option<User>> {
     Box::pin(async move {
         let Some(token) = token? else { return Ok(None) };
         let ctx = ctx.ok_or_else(ApiError::internal)?;
-        let work_ctx = ctx.clone();
-        let user = db_bound(&ctx, move || {
-            services::auth::authenticate(&work_ctx, &token)
-        })
-        .await??;
+        let user = db_bound(&ctx, move |ctx| services::auth::authenticate(ctx, &token)).await??;
         Ok(Some(user))
     })
 }

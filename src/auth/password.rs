@@ -48,7 +48,8 @@ unsafe impl Send for Workspace {}
 
 impl Workspace {
     fn new(len: usize) -> Self {
-        let bytes = len * std::mem::size_of::<Block>();
+        let layout = std::alloc::Layout::array::<Block>(len).expect("workspace size fits");
+        let bytes = layout.size();
         // SAFETY: a private anonymous mapping, not aliased by anything.
         let start = unsafe {
             libc::mmap(
@@ -60,7 +61,6 @@ impl Workspace {
                 0,
             )
         };
-        let layout = std::alloc::Layout::array::<Block>(len).expect("workspace size fits");
         if start == libc::MAP_FAILED {
             std::alloc::handle_alloc_error(layout);
         }
@@ -144,13 +144,10 @@ impl PasswordHasher {
     /// argon2id, version 0x13, with the crate's default cost (19 MiB, 2
     /// passes, 1 lane: the OWASP recommendation).
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
         let mut hasher = Self {
             params: Params::default(),
             dummy_hash: String::new(),
-            workspaces: Workspaces::new(cores),
+            workspaces: Workspaces::new(crate::settings::cores()),
         };
         hasher.dummy_hash = hasher
             .hash("portrait-dummy-password")

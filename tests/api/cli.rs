@@ -32,11 +32,8 @@ async fn createsuperuser_makes_a_staff_superuser_with_a_profile() {
 
     let tokens: Value = app.login("root", PASSWORD).await.json().await.unwrap();
     let me: Value = app
-        .get("/profile", tokens["access_token"].as_str())
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/profile", tokens["access_token"].as_str())
+        .await;
     assert_eq!(me["username"], "root");
 
     let again = app

@@ -32,7 +32,7 @@ async fn the_served_document_is_the_committed_one_and_the_cli_prints_it() {
 #[tokio::test]
 async fn the_document_covers_the_whole_contract() {
     let app = spawn_app().await;
-    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let doc: Value = app.get_json("/openapi.json", None).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let operations = [
         ("/auth/token", "post"),

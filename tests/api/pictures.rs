@@ -74,11 +74,8 @@ async fn a_large_jpeg_is_stored_as_a_300_pixel_jpeg_under_a_new_name() {
 
     // The profile and the user's view agree.
     let fetched: Value = app
-        .get(&format!("/users/{}/profile", alice.id), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/users/{}/profile", alice.id), None)
+        .await;
     assert_eq!(fetched["image"], profile["image"]);
 }
 
@@ -268,12 +265,7 @@ async fn deleting_a_user_removes_its_picture_file() {
 async fn bad_uploads_are_refused_and_change_nothing() {
     let app = spawn_app_with_settings(&[("MAX_IMAGE_PIXELS", "250000")]).await;
     let alice = app.signed_in("alice").await;
-    let before: Value = app
-        .get("/profile", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before: Value = app.get_json("/profile", Some(&alice.token)).await;
 
     let problem = assert_problem(
         upload(
@@ -351,12 +343,7 @@ async fn bad_uploads_are_refused_and_change_nothing() {
         .unwrap();
     assert_problem(response, 401).await;
 
-    let after: Value = app
-        .get("/profile", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get_json("/profile", Some(&alice.token)).await;
     assert_eq!(before, after);
     assert!(stored_pics(&app).is_empty(), "no file left behind");
 }

@@ -51,7 +51,7 @@ async fn the_bio_is_changed_by_its_owner_or_staff_only() {
     assert_eq!(response.status(), StatusCode::OK);
     let profile: Value = response.json().await.unwrap();
     assert_eq!(profile["bio"], "I paint birds.");
-    let fetched: Value = app.get(&path, None).await.json().await.unwrap();
+    let fetched: Value = app.get_json(&path, None).await;
     assert_eq!(fetched["bio"], "I paint birds.");
 
     assert_problem(
@@ -86,7 +86,7 @@ async fn the_bio_is_changed_by_its_owner_or_staff_only() {
         .patch_json(&path, &json!({"bio": 5}), Some(&alice.token))
         .await;
     assert_problem(not_a_string, 422).await;
-    let fetched: Value = app.get(&path, None).await.json().await.unwrap();
+    let fetched: Value = app.get_json(&path, None).await;
     assert_eq!(fetched["bio"].as_str().unwrap().chars().count(), 500);
 }
 

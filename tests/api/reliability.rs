@@ -111,11 +111,8 @@ async fn check_finds_every_inconsistency_and_fix_repairs_them() {
         1
     );
     let bob_profile: Value = app
-        .get(&format!("/users/{}/profile", bob.id), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/users/{}/profile", bob.id), None)
+        .await;
     assert_eq!(bob_profile["image"]["is_default"], true);
     assert!(!old_stray.exists());
     assert!(young_stray.exists());
@@ -194,12 +191,7 @@ async fn a_failing_disk_is_a_clean_500_that_changes_nothing() {
             .status(),
         StatusCode::OK
     );
-    let before: Value = app
-        .get("/profile", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before: Value = app.get_json("/profile", Some(&alice.token)).await;
 
     // Root ignores permissions, so the picture directory is swapped for a
     // plain file: every write into it fails, as on a broken disk.
@@ -213,12 +205,7 @@ async fn a_failing_disk_is_a_clean_500_that_changes_nothing() {
     std::fs::remove_file(&pics).unwrap();
     std::fs::rename(&aside, &pics).unwrap();
 
-    let after: Value = app
-        .get("/profile", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get_json("/profile", Some(&alice.token)).await;
     assert_eq!(before, after);
     let leftovers: Vec<_> = std::fs::read_dir(&app.media_root)
         .unwrap()
@@ -244,24 +231,14 @@ async fn a_failing_database_write_removes_the_new_file() {
     };
     use diesel::connection::SimpleConnection;
     app.db().batch_execute(sql).unwrap();
-    let before: Value = app
-        .get("/profile", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before: Value = app.get_json("/profile", Some(&alice.token)).await;
     let problem =
         assert_problem(upload(&app, &alice.token, jpeg(&marked(60, 60))).await, 500).await;
     assert!(
         !problem.to_string().contains("disk full"),
         "no database text leaks"
     );
-    let after: Value = app
-        .get("/profile", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get_json("/profile", Some(&alice.token)).await;
     assert_eq!(before, after);
     assert_eq!(
         std::fs::read_dir(app.media_root.join("profile_pics"))

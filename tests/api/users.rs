@@ -145,7 +145,7 @@ async fn a_user_is_public_but_private_fields_show_only_to_self_and_staff() {
     let staff = app.signed_in_staff("root", false).await;
     let path = format!("/users/{}", alice.id);
 
-    let anonymous: Value = app.get(&path, None).await.json().await.unwrap();
+    let anonymous: Value = app.get_json(&path, None).await;
     assert_eq!(anonymous["username"], "alice");
     for hidden in ["email", "is_staff", "last_login"] {
         assert!(
@@ -153,22 +153,12 @@ async fn a_user_is_public_but_private_fields_show_only_to_self_and_staff() {
             "{hidden} shown to anonymous"
         );
     }
-    let as_bob: Value = app.get(&path, Some(&bob.token)).await.json().await.unwrap();
+    let as_bob: Value = app.get_json(&path, Some(&bob.token)).await;
     assert!(as_bob.get("email").is_none());
-    let as_self: Value = app
-        .get(&path, Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let as_self: Value = app.get_json(&path, Some(&alice.token)).await;
     assert_eq!(as_self["email"], "alice@example.com");
     assert!(as_self["last_login"].as_str().unwrap().ends_with('Z'));
-    let as_staff: Value = app
-        .get(&path, Some(&staff.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let as_staff: Value = app.get_json(&path, Some(&staff.token)).await;
     assert_eq!(as_staff["email"], "alice@example.com");
     assert_eq!(as_staff["is_staff"], false);
 }
@@ -194,12 +184,7 @@ async fn listing_needs_a_token_and_pages_like_drf() {
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_problem(response, 401).await;
 
-    let page: Value = app
-        .get("/users?limit=2", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/users?limit=2", Some(&alice.token)).await;
     assert_eq!(page["count"], 5);
     assert_eq!(page["results"].as_array().unwrap().len(), 2);
     assert_eq!(page["results"][0]["username"], "alice");
@@ -211,11 +196,8 @@ async fn listing_needs_a_token_and_pages_like_drf() {
     );
 
     let last: Value = app
-        .get("/users?limit=2&offset=4", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/users?limit=2&offset=4", Some(&alice.token))
+        .await;
     assert_eq!(last["results"].as_array().unwrap().len(), 1);
     assert_eq!(last["next"], Value::Null);
     assert!(last["previous"]
@@ -223,22 +205,14 @@ async fn listing_needs_a_token_and_pages_like_drf() {
         .unwrap()
         .ends_with("/users?limit=2&offset=2"));
     let second: Value = app
-        .get("/users?limit=2&offset=2", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/users?limit=2&offset=2", Some(&alice.token))
+        .await;
     assert!(second["previous"]
         .as_str()
         .unwrap()
         .ends_with("/users?limit=2"));
 
-    let ids: Vec<i64> = app
-        .get("/users", Some(&alice.token))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["results"]
+    let ids: Vec<i64> = app.get_json("/users", Some(&alice.token)).await["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -247,12 +221,7 @@ async fn listing_needs_a_token_and_pages_like_drf() {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
 
     // A limit over the maximum is capped, as DRF's max_limit does.
-    let capped: Value = app
-        .get("/users?limit=1000", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let capped: Value = app.get_json("/users?limit=1000", Some(&alice.token)).await;
     assert_eq!(capped["results"].as_array().unwrap().len(), 5);
     assert!(capped["next"].is_null());
     // Values that are not whole numbers in range are refused.
@@ -273,11 +242,8 @@ async fn listing_needs_a_token_and_pages_like_drf() {
     }
     // An offset near the largest integer is an empty page, not an overflow.
     let far: Value = app
-        .get("/users?offset=9223372036854775807", Some(&alice.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/users?offset=9223372036854775807", Some(&alice.token))
+        .await;
     assert_eq!(far["results"].as_array().unwrap().len(), 0);
 }
 
@@ -297,34 +263,18 @@ async fn search_matches_a_case_insensitive_substring_of_the_username() {
             .collect()
     };
     let page: Value = app
-        .get("/users?search=ALIC", Some(&viewer.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/users?search=ALIC", Some(&viewer.token))
+        .await;
     assert_eq!(page["count"], 2);
     assert_eq!(names(page), vec!["Alice", "malice"]);
     // LIKE wildcards are literal.
-    let page: Value = app
-        .get("/users?search=l_i", Some(&viewer.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/users?search=l_i", Some(&viewer.token)).await;
     assert_eq!(names(page), vec!["al_ice"]);
-    let page: Value = app
-        .get("/users?search=%25", Some(&viewer.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/users?search=%25", Some(&viewer.token)).await;
     assert_eq!(page["count"], 0);
     let page: Value = app
-        .get("/users?search=ice&limit=1", Some(&viewer.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/users?search=ice&limit=1", Some(&viewer.token))
+        .await;
     assert!(page["next"].as_str().unwrap().contains("search=ice"));
 }
 
