@@ -1,7 +1,7 @@
 //! The framework's ceiling on this machine: a minimal actix-web server whose
 //! one handler serializes a fixed Profile of the same shape and size as
 //! GET /users/{id}/profile returns. No database, no auth, no middleware.
-//! Usage: cargo run --release --example ceiling -- 127.0.0.1:8090
+//! Usage: cargo run --release --features bench-tools --bin ceiling -- 127.0.0.1:8090
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Serialize;

@@ -1,6 +1,6 @@
 //! One argon2id hash with portrait's parameters: the median of many, in ms.
 //! POST /auth/token can do at most (cores ÷ this) sign-ins per second.
-//! Usage: cargo run --release --example hash_time
+//! Usage: cargo run --release --features bench-tools --bin hash_time
 
 use std::time::Instant;
 

@@ -2,12 +2,12 @@
 """HTTP load benchmark: portrait on SQLite and PostgreSQL, and the framework's ceiling.
 
 Runs wrk (Debian's package) against the release binary for each read and
-write the issue names, and against bench/ceiling.rs (a minimal actix-web
+write that docs/performance.md names, and against bench/ceiling.rs (a minimal actix-web
 handler returning a Profile of the same shape) in the same run. Each
 figure is the median of --repeat runs of wrk -t1 -cN -dS.
 
 Usage: bench/load.py [--repeat 3] [--duration 10] [--connections 32] [--postgres URL]
-Build first: cargo build --release --examples
+Build first: cargo build --release --features bench-tools --bins
 """
 
 import argparse
@@ -111,7 +111,7 @@ def seed(port, users=50):
 
 def hash_ms():
     """One argon2id hash with portrait's parameters (the median of 40), in ms."""
-    return float(subprocess.run([os.path.join(RELEASE, "examples", "hash_time")], check=True,
+    return float(subprocess.run([os.path.join(RELEASE, "hash_time")], check=True,
                                 capture_output=True, text=True).stdout)
 
 
@@ -162,7 +162,7 @@ def main():
 
     print("ceiling (bench/ceiling.rs, fixed Profile JSON):", flush=True)
     port = free_port()
-    ceiling = subprocess.Popen([os.path.join(RELEASE, "examples", "ceiling"), f"127.0.0.1:{port}"])
+    ceiling = subprocess.Popen([os.path.join(RELEASE, "ceiling"), f"127.0.0.1:{port}"])
     try:
         wait_healthy(port, "/users/1/profile")
         runs = [wrk(f"http://127.0.0.1:{port}/users/1/profile", args.connections, args.duration) for _ in range(args.repeat)]

@@ -9,7 +9,7 @@ its peak while N clients upload the same photo at once.
 
 Usage: bench/upload.py [--runs 40] [--clients 20] [--binary target/release/portrait]
 Needs: djpeg (Debian's libjpeg-turbo-progs); the photo is made by
-`cargo run --release --example bench_photo` if missing.
+`cargo run --release --features bench-tools --bin bench_photo` if missing.
 """
 
 import argparse
@@ -100,7 +100,7 @@ def main():
 
     if not os.path.exists(args.photo):
         os.makedirs(os.path.dirname(args.photo), exist_ok=True)
-        subprocess.run(["cargo", "run", "--release", "--quiet", "--example", "bench_photo", "--", args.photo], check=True, cwd=ROOT)
+        subprocess.run(["cargo", "run", "--release", "--quiet", "--features", "bench-tools", "--bin", "bench_photo", "--", args.photo], check=True, cwd=ROOT)
     photo_bytes = open(args.photo, "rb").read()
     body, content_type = multipart(photo_bytes)
 

@@ -1,22 +1,23 @@
 //! The command line: `serve` (the default), `migrate`, `createsuperuser`,
 //! `openapi`. Each command loads settings, does one thing and exits with a
 //! status a script can trust (0 success, 1 failure, 2 bad settings or
-//! usage). A superuser is created through the same save path as the API's
-//! registration, so its profile comes from the same signal.
+//! usage). Every command that needs the application builds it through
+//! `startup::build_default_context`, as `serve` does, so the CLI's database
+//! work queues in the same pool. A superuser is created through the same
+//! save path as the API's registration, so its profile comes from the same
+//! signal.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::password::PasswordHasher;
+use crate::context::AppContext;
 use crate::domain::{Email, Password, Username};
 use crate::error::ServiceError;
-use crate::media::{LocalMediaStorage, MediaStorage};
 use crate::settings::Settings;
-use crate::signals::Signals;
-use crate::startup::Application;
-use crate::{db, receivers, services, telemetry};
+use crate::startup::{build_default_context, Application};
+use crate::{services, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -76,12 +77,12 @@ pub fn main() -> ExitCode {
             telemetry::init(settings.log_format);
             let outcome = match command {
                 Command::Serve => serve(settings),
-                Command::Migrate => migrate(&settings),
+                Command::Migrate => migrate(settings),
                 Command::Createsuperuser { username, email } => {
-                    create_superuser(&settings, &username, &email)
+                    create_superuser(settings, &username, &email)
                 }
                 Command::Healthcheck => healthcheck(&settings),
-                Command::Check { fix, grace } => check(&settings, fix, grace),
+                Command::Check { fix, grace } => check(settings, fix, grace),
                 Command::Openapi => unreachable!("handled above"),
             };
             match outcome {
@@ -135,26 +136,25 @@ fn healthcheck(settings: &Settings) -> Result<(), String> {
     }
 }
 
-fn check(settings: &Settings, fix: bool, grace_seconds: u64) -> Result<(), String> {
-    let mut conn = db::establish(&settings.database_url).map_err(|e| e.to_string())?;
-    db::run_migrations(&mut conn).map_err(|e| e.to_string())?;
-    let media = std::sync::Arc::new(LocalMediaStorage::new(
-        &settings.media_root,
-        &settings.media_url,
-    ));
-    let mut signals = Signals::default();
-    receivers::connect_default_receivers(&mut signals, media.clone());
+fn context(settings: Settings) -> Result<AppContext, String> {
+    build_default_context(settings).map_err(|e| e.to_string())
+}
+
+fn check(settings: Settings, fix: bool, grace_seconds: u64) -> Result<(), String> {
+    let ctx = context(settings)?;
+    let mut conn = ctx.pool.get().map_err(|e| e.to_string())?;
     let grace = std::time::Duration::from_secs(grace_seconds);
-    let run = |conn: &mut db::AnyConnection, fix: bool| {
-        services::consistency::check(conn, &signals, &media, grace, fix).map_err(|e| e.to_string())
+    let mut run = |fix: bool| {
+        services::consistency::check(&mut conn, &ctx.signals, ctx.storage.as_ref(), grace, fix)
+            .map_err(|e| e.to_string())
     };
-    let mut report = run(&mut conn, fix)?;
+    let mut report = run(fix)?;
     for line in report.lines() {
         println!("{line}");
     }
     if fix {
         // What the repair left is what counts.
-        report = run(&mut conn, false)?;
+        report = run(false)?;
         for line in report.lines().iter().filter(|l| l.starts_with("found")) {
             println!("{line}");
         }
@@ -167,14 +167,14 @@ fn check(settings: &Settings, fix: bool, grace_seconds: u64) -> Result<(), Strin
     }
 }
 
-fn migrate(settings: &Settings) -> Result<(), String> {
-    let mut conn = db::establish(&settings.database_url).map_err(|e| e.to_string())?;
-    let applied = db::run_migrations(&mut conn).map_err(|e| e.to_string())?;
-    println!("Applied {applied} migration(s).");
+/// Building the context applies pending migrations (and logs how many).
+fn migrate(settings: Settings) -> Result<(), String> {
+    context(settings)?;
+    println!("The database is up to date.");
     Ok(())
 }
 
-fn create_superuser(settings: &Settings, username: &str, email: &str) -> Result<(), String> {
+fn create_superuser(settings: Settings, username: &str, email: &str) -> Result<(), String> {
     let username = Username::parse(username).map_err(|e| format!("username: {e}"))?;
     let email = Email::parse(email).map_err(|e| format!("email: {e}"))?;
     let raw_password = superuser_password()?;
@@ -185,18 +185,7 @@ fn create_superuser(settings: &Settings, username: &str, email: &str) -> Result<
     )
     .map_err(|problems| format!("password: {}", problems.join(" ")))?;
 
-    let mut conn = db::establish(&settings.database_url).map_err(|e| e.to_string())?;
-    db::run_migrations(&mut conn).map_err(|e| e.to_string())?;
-    let media: std::sync::Arc<dyn MediaStorage> = std::sync::Arc::new(LocalMediaStorage::new(
-        &settings.media_root,
-        &settings.media_url,
-    ));
-    let mut signals = Signals::default();
-    receivers::connect_default_receivers(&mut signals, media);
-
-    let hash = PasswordHasher::new()
-        .hash(password.expose())
-        .map_err(|e| e.to_string())?;
+    let ctx = context(settings)?;
     let registration = services::users::Registration {
         username,
         email,
@@ -204,7 +193,7 @@ fn create_superuser(settings: &Settings, username: &str, email: &str) -> Result<
         is_staff: true,
         is_superuser: true,
     };
-    match services::users::create_user(&mut conn, &signals, &registration, &hash) {
+    match services::users::register(&ctx, registration) {
         Ok((user, _)) => {
             println!("Superuser {} created (id {}).", user.username, user.id);
             Ok(())

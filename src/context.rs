@@ -1,6 +1,7 @@
-//! `AppContext`: everything a request's work needs (settings, the pool,
-//! the signals with their receivers, storage, token keys, the login
-//! throttle), built once at start and shared. Cheap to clone (all `Arc`s).
+//! `AppContext`: everything a request's work needs (settings, the pool and
+//! its queue, the signals with their receivers, storage, token keys, the
+//! password hasher and its queue, the login throttle, the pictures' CPU
+//! permits), built once at start by `startup::build_context` and shared. Cheap to clone (all `Arc`s).
 //! It holds no per-request state.
 
 use std::sync::Arc;
@@ -8,26 +9,25 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::password::PasswordHasher;
+use crate::auth::password::{HashQueue, PasswordHasher};
 use crate::auth::throttle::LoginThrottle;
 use crate::db::DbPool;
-use crate::media::LocalMediaStorage;
 use crate::settings::Settings;
 use crate::signals::Signals;
+use crate::storage::Storage;
 
 #[derive(Clone)]
 pub struct AppContext {
     pub settings: Arc<Settings>,
     pub pool: DbPool,
     pub signals: Arc<Signals>,
-    pub media: Arc<LocalMediaStorage>,
+    pub storage: Arc<dyn Storage>,
     pub jwt: Arc<JwtKeys>,
     pub passwords: Arc<PasswordHasher>,
+    /// argon2's own bounded queue, in front of `passwords`.
+    pub hash_queue: Arc<HashQueue>,
     pub throttle: Arc<LoginThrottle>,
-    /// Caps concurrent picture processing at about one per core: more at
-    /// once only thrashes caches and memory (argon2 has its own permits).
+    /// Caps concurrent picture processing (decode, resize, encode only) at
+    /// about one per core: more at once only thrashes caches and memory.
     pub cpu_permits: Arc<Semaphore>,
-    /// One permit per pooled connection: database work waits here, in
-    /// arrival order, rather than in r2d2 (see `api::db_bound`).
-    pub db_permits: Arc<Semaphore>,
 }

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use diesel::prelude::*;
 
 use crate::db::schema::profiles;
-use crate::media::MediaStorage;
 use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
 use crate::models::NewProfile;
+use crate::services::pictures;
 use crate::signals::Signals;
+use crate::storage::Storage;
 
 /// Connects portrait's receivers to `signals`.
-pub fn connect_default_receivers(signals: &mut Signals, media: Arc<dyn MediaStorage>) {
+pub fn connect_default_receivers(signals: &mut Signals, storage: Arc<dyn Storage>) {
     signals
         .post_save_user
         .connect("create_profile", |work, event| {
@@ -38,11 +39,7 @@ pub fn connect_default_receivers(signals: &mut Signals, media: Arc<dyn MediaStor
     signals
         .post_delete_profile
         .connect("delete_picture_file", move |work, event| {
-            let image = event.instance.image.clone();
-            if image != DEFAULT_IMAGE {
-                let media = Arc::clone(&media);
-                work.on_commit(move || media.delete(&image));
-            }
+            pictures::delete_after_commit(work, &storage, &event.instance.image);
             Ok(())
         });
 }

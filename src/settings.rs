@@ -84,6 +84,9 @@ pub struct Settings {
     pub max_password_length: usize,
     pub login_max_failures: u32,
     pub login_lockout: Duration,
+    /// Requests that may wait for argon2 beyond those hashing; more are
+    /// refused at once with 503.
+    pub password_hash_queue: usize,
     pub workers: usize,
     /// Threads each worker may run blocking work on (database, pictures,
     /// argon2, files).
@@ -203,7 +206,12 @@ impl Settings {
             avatar_size: reader.number("AVATAR_SIZE", 300, 16, 4096)?,
             cors_allowed_origins,
             max_json_bytes: reader.number("MAX_JSON_BYTES", 64 * 1024, 256, 1 << 24)?,
-            max_password_length: reader.number("MAX_PASSWORD_LENGTH", 1024, 8, 65536)?,
+            max_password_length: reader.number(
+                "MAX_PASSWORD_LENGTH",
+                crate::domain::DEFAULT_MAX_PASSWORD_CHARS,
+                crate::domain::MIN_PASSWORD_CHARS as u64,
+                65536,
+            )?,
             login_max_failures: reader.number("LOGIN_MAX_FAILURES", 5, 1, 1_000_000)?,
             login_lockout: Duration::from_secs(reader.number(
                 "LOGIN_LOCKOUT_SECONDS",
@@ -211,11 +219,17 @@ impl Settings {
                 1,
                 30 * 24 * 3600,
             )?),
+            password_hash_queue: reader.number(
+                "PASSWORD_HASH_QUEUE",
+                32 * cores(),
+                0,
+                1_000_000,
+            )?,
             workers: reader.number("WORKERS", cores(), 1, 1024)?,
             // Few and busy beats many and cold: with tokio's default of 512
             // the blocking work of a request landed on a different,
             // cache-cold thread each time; 2 per core served 10-15% more
-            // reads on both backends (bench/README.md).
+            // reads on both backends (docs/performance.md).
             blocking_threads: reader.number("BLOCKING_THREADS", (2 * cores()).max(4), 1, 1024)?,
             shutdown_timeout: Duration::from_secs(reader.number(
                 "SHUTDOWN_TIMEOUT",
@@ -231,12 +245,6 @@ impl Settings {
                 }
             })?,
         })
-    }
-
-    /// `image.url` of a stored name: MEDIA_URL joined with it, as Django's
-    /// `ImageField.url` does.
-    pub fn media_url_of(&self, stored_name: &str) -> String {
-        format!("{}{}", self.media_url, stored_name)
     }
 }
 

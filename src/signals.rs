@@ -9,9 +9,9 @@
 //! through it. Bulk operations that bypass the services (raw SQL,
 //! migrations, `ON DELETE CASCADE` itself) fire none.
 
+use crate::db::transaction::UnitOfWork;
 use crate::error::ServiceError;
 use crate::models::{Profile, User};
-use crate::services::UnitOfWork;
 
 type ReceiverFn<E> = dyn Fn(&mut UnitOfWork<'_>, &E) -> Result<(), ServiceError> + Send + Sync;
 

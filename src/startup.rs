@@ -1,11 +1,14 @@
-//! Putting the application together: migrations, pool, media root, signals
-//! with their receivers, token keys, then the actix `App` and its server.
-//! `main` and the tests share this factory; tests bind port 0 and may
-//! connect receivers of their own. Start-up failures are returned with
-//! their cause, never panicked.
+//! The one composition root: `build_context` applies migrations, builds
+//! the pool, the store, the signals with
+//! their receivers, the token keys, the password hasher with its queue and
+//! the CPU permits. `serve`, every CLI command and the tests use it;
+//! nothing else wires these by hand. Then the actix `App` and its server:
+//! tests bind port 0 and may connect receivers of their own. Start-up
+//! failures are returned with their cause, never panicked.
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -14,16 +17,17 @@ use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::Semaphore;
 
 use crate::api;
+use crate::api::error::ApiError;
 use crate::auth::jwt::JwtKeys;
-use crate::auth::password::PasswordHasher;
+use crate::auth::password::{HashQueue, PasswordHasher};
 use crate::auth::throttle::LoginThrottle;
 use crate::context::AppContext;
-use crate::db::{self, DbError};
-use crate::error::ApiError;
-use crate::media::{LocalMediaStorage, MediaStorage};
+use crate::db::{self, DbError, DbPool};
 use crate::receivers;
-use crate::settings::Settings;
+use crate::services::pictures;
+use crate::settings::{cores, Settings};
 use crate::signals::Signals;
+use crate::storage::{self, Storage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -37,9 +41,19 @@ pub enum StartError {
 
 /// Receivers to connect at start; `receivers::connect_default_receivers`
 /// outside tests.
-pub type ConnectReceivers = fn(&mut Signals, Arc<dyn MediaStorage>);
+pub type ConnectReceivers = fn(&mut Signals, Arc<dyn Storage>);
 
-/// Everything but the HTTP server: usable by the CLI's commands too.
+/// Temp files of an interrupted save older than this are leftovers; a
+/// younger one may be another process's save in flight.
+const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
+
+/// Everything but the HTTP server, with portrait's own receivers.
+pub fn build_default_context(settings: Settings) -> Result<AppContext, StartError> {
+    build_context(settings, receivers::connect_default_receivers)
+}
+
+/// Everything but the HTTP server: what `serve`, the CLI's commands and
+/// the tests run on.
 pub fn build_context(
     settings: Settings,
     connect: ConnectReceivers,
@@ -50,24 +64,17 @@ pub fn build_context(
         tracing::info!(applied, "applied database migrations");
     }
     drop(conn);
-    let pool = db::build_pool(
+    let pool = DbPool::build(
         &settings.database_url,
         settings.database_pool_size,
         settings.database_timeout,
     )?;
 
-    let media = Arc::new(LocalMediaStorage::new(
-        &settings.media_root,
-        &settings.media_url,
-    ));
-    media.prepare().map_err(StartError::Media)?;
-    let swept = media.sweep_temp_files().map_err(StartError::Media)?;
-    if swept > 0 {
-        tracing::info!(swept, "removed temp files left by an interrupted upload");
-    }
+    let storage = storage::build(&settings.media_root, &settings.media_url);
+    storage.prepare().map_err(StartError::Media)?;
 
     let mut signals = Signals::default();
-    connect(&mut signals, media.clone());
+    connect(&mut signals, Arc::clone(&storage));
 
     if settings.jwt_secret.is_none() {
         tracing::warn!(
@@ -80,19 +87,34 @@ pub fn build_context(
         settings.refresh_token_ttl,
     );
     Ok(AppContext {
-        db_permits: Arc::new(Semaphore::new(settings.database_pool_size as usize)),
         throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
             settings.login_lockout,
         )),
+        hash_queue: Arc::new(HashQueue::new(cores(), settings.password_hash_queue)),
         settings: Arc::new(settings),
         pool,
         signals: Arc::new(signals),
-        media,
+        storage,
         jwt: Arc::new(jwt),
         passwords: Arc::new(PasswordHasher::new()),
-        cpu_permits: Arc::new(Semaphore::new(crate::settings::cores())),
+        cpu_permits: Arc::new(Semaphore::new(cores())),
     })
+}
+
+/// What only a serving process does to the store before it serves: put
+/// the default picture there if it is missing, and sweep what interrupted
+/// saves left long ago. (`portrait check` reports these instead.)
+fn prepare_to_serve(ctx: &AppContext) -> Result<(), StartError> {
+    pictures::install_default(ctx.storage.as_ref()).map_err(StartError::Media)?;
+    let swept = ctx
+        .storage
+        .sweep_leftovers(LEFTOVER_AGE)
+        .map_err(StartError::Media)?;
+    if swept > 0 {
+        tracing::info!(swept, "removed temp files left by an interrupted upload");
+    }
+    Ok(())
 }
 
 pub struct Application {
@@ -110,6 +132,7 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr).map_err(StartError::Bind)?;
         let port = listener.local_addr().map_err(StartError::Bind)?.port();
         let context = build_context(settings, connect)?;
+        prepare_to_serve(&context)?;
         let server = serve(listener, context.clone()).map_err(StartError::Bind)?;
         Ok(Self {
             port,
@@ -142,7 +165,7 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
         // Wrapped last runs first: the request log sees the final answer,
         // CORS headers and nosniff included.
         App::new()
-            .wrap(api::errors::problem_json_for_every_error())
+            .wrap(api::error::problem_json_for_every_error())
             .wrap(cors(&cors_origins))
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .wrap(middleware::from_fn(api::request_log::log_requests))

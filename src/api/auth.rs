@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{Fields, JsonObject};
-use crate::api::db_bound;
 use crate::api::dto::TokenBody;
+use crate::api::error::{ApiError, Problem};
+use crate::api::{blocking, hashing};
 use crate::context::AppContext;
-use crate::error::{ApiError, Problem};
 use crate::services::auth;
 
 /// Sign in: a username and password for an access and a refresh token.
@@ -42,7 +42,7 @@ pub async fn token(
         .peer_addr()
         .map(|addr| addr.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let pair = db_bound(&ctx, move |ctx| {
+    let pair = hashing(&ctx, move |ctx| {
         auth::login(ctx, client, &username, &password)
     })
     .await??;
@@ -71,6 +71,6 @@ pub async fn refresh(
     let Some(token) = token else {
         return Err(ApiError::internal());
     };
-    let pair = db_bound(&ctx, move |ctx| auth::refresh(ctx, &token)).await??;
+    let pair = blocking(&ctx, move |ctx| auth::refresh(ctx, &token)).await??;
     Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
 }

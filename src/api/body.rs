@@ -11,7 +11,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, FieldErrors};
+use crate::api::error::{ApiError, FieldErrors};
 
 /// A request body that parsed as a JSON object.
 pub struct JsonObject(pub Map<String, Value>);
@@ -118,11 +118,6 @@ impl Fields {
                 None
             }
         }
-    }
-
-    /// Whether the body named `name` at all (even with a bad value).
-    pub fn has(&self, name: &str) -> bool {
-        self.object.contains_key(name)
     }
 
     /// Runs a domain parser on a value that was read, recording its message.

@@ -2,7 +2,8 @@
 //! it, every asset served from the binary. `portrait openapi` prints the
 //! same document that GET /openapi.json serves.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -13,7 +14,12 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::api::dto;
-use crate::error::Problem;
+use crate::api::error::Problem;
+use crate::context::AppContext;
+use crate::domain::{
+    DEFAULT_MAX_PASSWORD_CHARS, MAX_BIO_CHARS, MAX_EMAIL_CHARS, MAX_USERNAME_CHARS,
+    MIN_PASSWORD_CHARS,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -100,25 +106,89 @@ impl Modify for UnknownFieldsIgnored {
     }
 }
 
-/// The document as served, pretty-printed with a final newline.
+/// Length limits of request fields, from the constants and the setting
+/// the parsers check them with: the document cannot drift from the code.
+struct FieldLimits {
+    max_password_chars: usize,
+}
+
+impl Modify for FieldLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let limits: [(&str, &str, usize, Option<usize>); 7] = [
+            ("RegisterRequest", "username", 1, Some(MAX_USERNAME_CHARS)),
+            ("RegisterRequest", "email", 0, Some(MAX_EMAIL_CHARS)),
+            (
+                "RegisterRequest",
+                "password",
+                MIN_PASSWORD_CHARS,
+                Some(self.max_password_chars),
+            ),
+            ("UserPatchRequest", "username", 1, Some(MAX_USERNAME_CHARS)),
+            ("UserPatchRequest", "email", 0, Some(MAX_EMAIL_CHARS)),
+            (
+                "UserPatchRequest",
+                "password",
+                MIN_PASSWORD_CHARS,
+                Some(self.max_password_chars),
+            ),
+            ("ProfilePatchRequest", "bio", 0, Some(MAX_BIO_CHARS)),
+        ];
+        for (schema, field, min, max) in limits {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) {
+                property.min_length = (min > 0).then_some(min);
+                property.max_length = max;
+            }
+        }
+    }
+}
+
+/// The document with the limits of these settings.
+fn document_for(max_password_chars: usize) -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    FieldLimits { max_password_chars }.modify(&mut document);
+    document
+}
+
+/// The document with the default settings, pretty-printed with a final
+/// newline (`portrait openapi`, and the committed copy).
 pub fn openapi_json() -> String {
-    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    openapi_json_for(DEFAULT_MAX_PASSWORD_CHARS)
+}
+
+fn openapi_json_for(max_password_chars: usize) -> String {
+    let mut text = document_for(max_password_chars)
+        .to_pretty_json()
+        .unwrap_or_default();
     text.push('\n');
     text
 }
 
-/// The served document, made once.
-static DOCUMENT: LazyLock<web::Bytes> = LazyLock::new(|| web::Bytes::from(openapi_json()));
+/// The served document, made once per MAX_PASSWORD_LENGTH in use.
+static DOCUMENTS: LazyLock<Mutex<HashMap<usize, web::Bytes>>> = LazyLock::new(Default::default);
+
+fn served_document(max_password_chars: usize) -> web::Bytes {
+    let mut documents = DOCUMENTS.lock().unwrap_or_else(|p| p.into_inner());
+    documents
+        .entry(max_password_chars)
+        .or_insert_with(|| web::Bytes::from(openapi_json_for(max_password_chars)))
+        .clone()
+}
 
 /// This document.
 #[utoipa::path(
     get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
 )]
-pub async fn document() -> HttpResponse {
+pub async fn document(ctx: web::Data<AppContext>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(DOCUMENT.clone())
+        .body(served_document(ctx.settings.max_password_length))
 }
 
 /// The API docs (Swagger UI), served by portrait itself: works offline.

@@ -2,15 +2,17 @@
 //! Who sees what is decided here, once: `email`, `is_staff` and
 //! `last_login` only for the user themself or staff. No password or hash
 //! field exists in any of these types. Request types are here for the
-//! OpenAPI document; bodies are read field by field in `body.rs`.
+//! OpenAPI document; bodies are read field by field in `body.rs`. Their
+//! length limits are written into the document by `docs::FieldLimits` from
+//! the constants and settings the parsers use, never as literals here.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::jwt::TokenPair;
 use crate::clock::rfc3339;
-use crate::media::MediaStorage;
 use crate::models::{Profile, User};
+use crate::storage::Storage;
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"url": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708.jpg", "width": 300, "height": 225, "is_default": false}))]
@@ -35,7 +37,7 @@ pub struct ProfileBody {
 }
 
 impl ProfileBody {
-    pub fn new(user: &User, profile: &Profile, media: &dyn MediaStorage) -> Self {
+    pub fn new(user: &User, profile: &Profile, media: &dyn Storage) -> Self {
         Self {
             user_id: user.id,
             username: user.username.clone(),
@@ -73,12 +75,7 @@ pub struct UserBody {
 
 impl UserBody {
     /// `viewer` is who asks: the private fields show for self or staff.
-    pub fn new(
-        user: &User,
-        profile: &Profile,
-        viewer: Option<&User>,
-        media: &dyn MediaStorage,
-    ) -> Self {
+    pub fn new(user: &User, profile: &Profile, viewer: Option<&User>, media: &dyn Storage) -> Self {
         let private = viewer.is_some_and(|v| v.id == user.id || v.is_staff);
         Self {
             id: user.id,
@@ -131,44 +128,32 @@ pub struct HealthBody {
     pub status: String,
 }
 
-#[derive(Deserialize, ToSchema)]
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 #[schema(example = json!({"username": "alice", "email": "alice@example.com", "password": "correct horse battery"}))]
 pub struct RegisterRequest {
     /// 1–150 letters, digits and `@.+-_`; unique regardless of case.
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$")]
+    #[schema(pattern = r"^[\w.@+-]+$")]
     pub username: String,
     /// A valid address of at most 254 characters; unique regardless of case.
-    #[schema(max_length = 254, format = "email")]
+    #[schema(format = "email")]
     pub email: String,
     /// At least 8 characters, not entirely numeric, not the username.
-    #[schema(
-        min_length = 8,
-        max_length = 1024,
-        pattern = "[^0-9]",
-        format = "password"
-    )]
+    #[schema(pattern = "[^0-9]", format = "password")]
     pub password: String,
 }
 
-#[derive(Deserialize, ToSchema)]
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 #[schema(example = json!({"email": "alice@example.org"}))]
 pub struct UserPatchRequest {
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 150,
-        pattern = r"^[\w.@+-]+$"
-    )]
+    #[schema(nullable = false, pattern = r"^[\w.@+-]+$")]
     pub username: Option<String>,
-    #[schema(nullable = false, max_length = 254, format = "email")]
+    #[schema(nullable = false, format = "email")]
     pub email: Option<String>,
-    #[schema(
-        nullable = false,
-        min_length = 8,
-        max_length = 1024,
-        pattern = "[^0-9]",
-        format = "password"
-    )]
+    #[schema(nullable = false, pattern = "[^0-9]", format = "password")]
     pub password: Option<String>,
     /// Required when changing your own password.
     #[schema(nullable = false, format = "password")]
@@ -178,15 +163,19 @@ pub struct UserPatchRequest {
     pub is_staff: Option<bool>,
 }
 
-#[derive(Deserialize, ToSchema)]
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 #[schema(example = json!({"bio": "I paint birds."}))]
 pub struct ProfilePatchRequest {
     /// At most 500 characters (surrounding white space is trimmed).
-    #[schema(nullable = false, max_length = 500)]
+    #[schema(nullable = false)]
     pub bio: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 #[schema(example = json!({"username": "alice", "password": "correct horse battery"}))]
 pub struct TokenRequest {
     pub username: String,
@@ -194,7 +183,9 @@ pub struct TokenRequest {
     pub password: String,
 }
 
-#[derive(Deserialize, ToSchema)]
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }

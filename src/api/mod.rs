@@ -1,14 +1,16 @@
 //! The HTTP edge: routes, handlers and the JSON shapes. A handler extracts
-//! its inputs, calls one service on the blocking pool (`db_bound` for
-//! database work, `cpu_bound` for pictures: no diesel, pool or image work on
-//! an async worker) and maps the result to a DTO. No business rule is
-//! decided here.
+//! its inputs, waits in the queue its use case needs (argon2's for
+//! hashing, the CPU permits for picture processing; database work queues
+//! in the pool's own checkout), calls one service on the blocking pool (no
+//! diesel, pool or image work on an async worker) and maps the result to a
+//! DTO. No business rule is decided here.
 
 pub mod auth;
 pub mod body;
 pub mod docs;
 pub mod dto;
-pub mod errors;
+pub mod error;
+pub mod extract;
 pub mod health;
 pub mod media;
 pub mod pagination;
@@ -18,16 +20,27 @@ pub mod request_log;
 pub mod users;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web;
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::context::AppContext;
-use crate::error::{ApiError, ServiceError};
+use error::ApiError;
 
-/// Runs CPU-heavy blocking work (picture processing) on the blocking pool
-/// once one of the CPU permits is free. `work` gets its own handle on the
-/// context.
+/// Runs blocking work (a service: database, files) on the blocking pool.
+/// Database work waits for its connection inside the pool's checkout, in
+/// arrival order, so nothing is queued here.
+pub async fn blocking<T: Send + 'static>(
+    ctx: &web::Data<AppContext>,
+    work: impl FnOnce(&AppContext) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let ctx = ctx.clone();
+    Ok(web::block(move || work(&ctx)).await?)
+}
+
+/// Runs picture processing (decode, resize, encode: CPU only, no database,
+/// no files) on the blocking pool once one of the CPU permits (one per
+/// core) is free; the permit is given back as soon as it ends.
 pub async fn cpu_bound<T: Send + 'static>(
     ctx: &web::Data<AppContext>,
     work: impl FnOnce(&AppContext) -> T + Send + 'static,
@@ -36,45 +49,35 @@ pub async fn cpu_bound<T: Send + 'static>(
         .acquire_owned()
         .await
         .map_err(|_| ApiError::internal())?;
-    run_holding(permit, ctx, work).await
-}
-
-/// Runs blocking database work on the blocking pool, at most one task per
-/// pooled connection at a time. Waiting happens here, on a fair (FIFO)
-/// semaphore: r2d2's own wait lets a newcomer take a connection a waiter
-/// was woken for, which under load starved some requests for a second or
-/// more (p99 over 1 s on PostgreSQL with 32 clients). Waiting longer than
-/// DATABASE_TIMEOUT is a 503, as a pool timeout is.
-pub async fn db_bound<T: Send + 'static>(
-    ctx: &web::Data<AppContext>,
-    work: impl FnOnce(&AppContext) -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let permit = tokio::time::timeout(
-        ctx.settings.database_timeout,
-        Arc::clone(&ctx.db_permits).acquire_owned(),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::from(ServiceError::Unavailable(
-            "timed out waiting for a database connection".into(),
-        ))
-    })?
-    .map_err(|_| ApiError::internal())?;
-    run_holding(permit, ctx, work).await
-}
-
-/// `work` on the blocking pool; the permit is given back when it ends.
-async fn run_holding<T: Send + 'static>(
-    permit: OwnedSemaphorePermit,
-    ctx: &web::Data<AppContext>,
-    work: impl FnOnce(&AppContext) -> T + Send + 'static,
-) -> Result<T, ApiError> {
     let ctx = ctx.clone();
     Ok(web::block(move || {
         let _permit = permit;
         work(&ctx)
     })
     .await?)
+}
+
+/// How long a client refused by a full queue is told to wait.
+const RETRY_AFTER_FULL_QUEUE: Duration = Duration::from_secs(1);
+
+/// Runs a service that hashes or verifies a password, once argon2's queue
+/// gives it a turn: waiting holds no thread and no connection, and a full
+/// queue is a 503 with Retry-After at once.
+pub async fn hashing<T: Send + 'static>(
+    ctx: &web::Data<AppContext>,
+    work: impl FnOnce(&AppContext) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let turn = ctx.hash_queue.turn().await.map_err(|_| {
+        ApiError::busy(
+            "Too many sign-ins are being processed. Try again shortly.",
+            RETRY_AFTER_FULL_QUEUE,
+        )
+    })?;
+    blocking(ctx, move |ctx| {
+        let _turn = turn;
+        work(ctx)
+    })
+    .await
 }
 
 /// Registers every route of the contract.

@@ -7,7 +7,7 @@
 use actix_web::HttpRequest;
 use url::form_urlencoded;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;

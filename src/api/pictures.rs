@@ -1,8 +1,10 @@
 //! PUT/POST/DELETE /profile/picture. The upload is read as a stream: the
 //! moment the body crosses MAX_UPLOAD_BYTES the request ends with 413, and
-//! nothing beyond the limit is held. Processing waits for one of the
-//! image permits (about one per core) and runs on the blocking pool, so
-//! large uploads never stall other requests.
+//! nothing beyond the limit is held. Processing (decode, resize, encode)
+//! waits for one of the CPU permits (about one per core) and runs on the
+//! blocking pool, so large uploads never stall other requests; storing the
+//! picture and the transaction then run without that permit, their
+//! connection queued in the pool like any other database work.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,12 +15,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use crate::api::cpu_bound;
-use crate::api::db_bound;
 use crate::api::dto::ProfileBody;
-use crate::auth::extractor::AuthUser;
+use crate::api::error::{ApiError, FieldErrors, Problem};
+use crate::api::extract::AuthUser;
+use crate::api::{blocking, cpu_bound};
 use crate::context::AppContext;
-use crate::error::{ApiError, FieldErrors, Problem};
 use crate::imaging::ACCEPTED_TYPES;
 use crate::services::pictures;
 
@@ -53,9 +54,10 @@ pub async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let upload = read_image_part(&req, payload, ctx.settings.max_upload_bytes).await?;
+    let picture = cpu_bound(&ctx, move |ctx| pictures::process(ctx, &upload)).await??;
     let (user, profile) =
-        cpu_bound(&ctx, move |ctx| pictures::replace(ctx, &user, &upload)).await??;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+        blocking(&ctx, move |ctx| pictures::replace(ctx, &user, picture)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
 }
 
 /// The same as PUT, for clients that can only POST forms.
@@ -95,8 +97,8 @@ pub async fn reset(
     ctx: web::Data<AppContext>,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, profile) = db_bound(&ctx, move |ctx| pictures::reset(ctx, &user)).await??;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+    let (user, profile) = blocking(&ctx, move |ctx| pictures::reset(ctx, &user)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
 }
 
 /// Reads the multipart body and returns the bytes of its `image` part,

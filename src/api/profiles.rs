@@ -3,13 +3,13 @@
 
 use actix_web::{web, HttpResponse};
 
+use crate::api::blocking;
 use crate::api::body::{path_id, Fields, JsonObject};
-use crate::api::db_bound;
 use crate::api::dto::ProfileBody;
-use crate::auth::extractor::AuthUser;
+use crate::api::error::{ApiError, Problem};
+use crate::api::extract::AuthUser;
 use crate::context::AppContext;
 use crate::domain::Bio;
-use crate::error::{ApiError, Problem};
 use crate::services::profiles;
 
 /// Read a user's profile.
@@ -26,8 +26,8 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "profile for this user")?;
-    let (user, profile) = db_bound(&ctx, move |ctx| profiles::get(ctx, id)).await??;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+    let (user, profile) = blocking(&ctx, move |ctx| profiles::get(ctx, id)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
 }
 
 /// Change a profile's bio: the user themself or staff.
@@ -58,8 +58,8 @@ pub async fn update(
     let bio = fields.parse("bio", bio, Bio::parse);
     fields.finish()?;
     let (user, profile) =
-        db_bound(&ctx, move |ctx| profiles::update(ctx, &actor, id, bio)).await??;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+        blocking(&ctx, move |ctx| profiles::update(ctx, &actor, id, bio)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
 }
 
 /// Read your own profile.
@@ -75,6 +75,6 @@ pub async fn own(
     ctx: web::Data<AppContext>,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, profile) = db_bound(&ctx, move |ctx| profiles::get(ctx, user.id)).await??;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.media.as_ref())))
+    let (user, profile) = blocking(&ctx, move |ctx| profiles::get(ctx, user.id)).await??;
+    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
 }

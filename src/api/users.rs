@@ -5,13 +5,13 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{path_id, Fields, JsonObject};
-use crate::api::db_bound;
 use crate::api::dto::{UserBody, UserPage};
+use crate::api::error::{ApiError, Problem};
+use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::api::pagination::PageRequest;
-use crate::auth::extractor::{AuthUser, MaybeAuthUser};
+use crate::api::{blocking, hashing};
 use crate::context::AppContext;
 use crate::domain::{Email, Password, Username};
-use crate::error::{ApiError, Problem};
 use crate::services::users::{self, Registration, UserUpdate};
 
 /// Register a user; the profile is created with it.
@@ -57,14 +57,14 @@ pub async fn register(
         is_staff: false,
         is_superuser: false,
     };
-    let (user, profile) = db_bound(&ctx, move |ctx| users::register(ctx, registration)).await??;
+    let (user, profile) = hashing(&ctx, move |ctx| users::register(ctx, registration)).await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/users/{}", user.id)))
         .json(UserBody::new(
             &user,
             &profile,
             Some(&user),
-            ctx.media.as_ref(),
+            ctx.storage.as_ref(),
         )))
 }
 
@@ -91,14 +91,14 @@ pub async fn list(
     let page = PageRequest::from_request(&req)?;
     let search = page.param("search").map(str::to_owned);
     let (limit, offset) = (page.limit, page.offset);
-    let (rows, count) = db_bound(&ctx, move |ctx| {
+    let (rows, count) = blocking(&ctx, move |ctx| {
         users::list(ctx, search.as_deref(), limit, offset)
     })
     .await??;
     let (next, previous) = page.links(&req, count);
     let results = rows
         .iter()
-        .map(|(user, profile)| UserBody::new(user, profile, Some(&viewer), ctx.media.as_ref()))
+        .map(|(user, profile)| UserBody::new(user, profile, Some(&viewer), ctx.storage.as_ref()))
         .collect();
     Ok(HttpResponse::Ok().json(UserPage {
         count,
@@ -125,12 +125,12 @@ pub async fn get(
     MaybeAuthUser(viewer): MaybeAuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "user")?;
-    let (user, profile) = db_bound(&ctx, move |ctx| users::get(ctx, id)).await??;
+    let (user, profile) = blocking(&ctx, move |ctx| users::get(ctx, id)).await??;
     Ok(HttpResponse::Ok().json(UserBody::new(
         &user,
         &profile,
         viewer.as_ref(),
-        ctx.media.as_ref(),
+        ctx.storage.as_ref(),
     )))
 }
 
@@ -172,8 +172,13 @@ pub async fn update(
     };
     fields.finish()?;
     let viewer = actor.clone();
-    let (user, profile) =
-        db_bound(&ctx, move |ctx| users::update(ctx, &actor, id, update)).await??;
+    let changes_password = update.password.is_some();
+    let run = move |ctx: &AppContext| users::update(ctx, &actor, id, update);
+    let (user, profile) = if changes_password {
+        hashing(&ctx, run).await??
+    } else {
+        blocking(&ctx, run).await??
+    };
     // After changing their own password the actor's view is their new self.
     let viewer = if viewer.id == user.id {
         user.clone()
@@ -184,7 +189,7 @@ pub async fn update(
         &user,
         &profile,
         Some(&viewer),
-        ctx.media.as_ref(),
+        ctx.storage.as_ref(),
     )))
 }
 
@@ -206,6 +211,6 @@ pub async fn delete(
     AuthUser(actor): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "user")?;
-    db_bound(&ctx, move |ctx| users::delete(ctx, &actor, id)).await??;
+    blocking(&ctx, move |ctx| users::delete(ctx, &actor, id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }

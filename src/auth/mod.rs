@@ -1,9 +1,9 @@
-//! Authentication pieces: argon2id hashing (`password`), HS256 tokens bound
-//! to the user's password generation (`jwt`), the failed-login throttle
-//! (`throttle`) and the actix extractors that turn a Bearer header into a
-//! user (`extractor`). Nothing here logs a password, hash or token.
+//! Authentication pieces that know nothing of HTTP: argon2id hashing with
+//! its own bounded queue (`password`), HS256 tokens bound to the user's
+//! password generation (`jwt`) and the failed-login throttle (`throttle`).
+//! The extractors that turn a Bearer header into a user are HTTP code and
+//! live in `api::extract`. Nothing here logs a password, hash or token.
 
-pub mod extractor;
 pub mod jwt;
 pub mod password;
 pub mod throttle;

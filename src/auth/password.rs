@@ -3,9 +3,14 @@
 //! uses the cost a hash names and compares in constant time; an unknown
 //! user is checked against a dummy hash so that timing does not tell which
 //! usernames exist. It must not keep argon2 workspaces while idle.
+//! Requests reach it through [`HashQueue`], argon2's own bounded queue: it
+//! never waits behind, or holds, a database connection.
 
 use std::ptr::NonNull;
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -134,6 +139,59 @@ impl Workspaces {
     }
 }
 
+/// The queue requests wait in for argon2: one turn per core runs at a
+/// time, up to `capacity` more wait on the async side (holding no thread,
+/// no connection), and past that a request is refused at once, so a flood
+/// of sign-ins costs the rest of the service nothing but the cores argon2
+/// was always going to use.
+pub struct HashQueue {
+    turns: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    capacity: usize,
+}
+
+/// The right to hash (or verify) now; give it back by dropping it.
+pub struct HashTurn(#[allow(dead_code)] OwnedSemaphorePermit);
+
+/// The queue is full: the caller should try again shortly.
+#[derive(Debug)]
+pub struct QueueFull;
+
+impl HashQueue {
+    pub fn new(running: usize, capacity: usize) -> Self {
+        Self {
+            turns: Arc::new(Semaphore::new(running.max(1))),
+            waiting: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    /// Waits for a turn, in arrival order; `QueueFull` at once when
+    /// `capacity` callers already wait.
+    pub async fn turn(&self) -> Result<HashTurn, QueueFull> {
+        if let Ok(permit) = Arc::clone(&self.turns).try_acquire_owned() {
+            return Ok(HashTurn(permit));
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(QueueFull);
+        }
+        // Counted out however the wait ends, a client hanging up included.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
+        let permit = Arc::clone(&self.turns)
+            .acquire_owned()
+            .await
+            .map_err(|_| QueueFull)?;
+        Ok(HashTurn(permit))
+    }
+}
+
 impl Default for PasswordHasher {
     fn default() -> Self {
         Self::new()
@@ -231,6 +289,24 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_hash_queue_refuses_at_once_when_full_and_serves_in_order() {
+        let queue = Arc::new(HashQueue::new(1, 2));
+        let running = queue.turn().await.unwrap();
+        let (first, second) = (queue.clone(), queue.clone());
+        let first = tokio::spawn(async move { first.turn().await.map(|_| 1) });
+        tokio::task::yield_now().await;
+        let second = tokio::spawn(async move { second.turn().await.map(|_| 2) });
+        while queue.waiting.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(queue.turn().await.is_err(), "a third waiter is refused");
+        drop(running);
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(second.await.unwrap().unwrap(), 2);
+        assert_eq!(queue.waiting.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn hashes_are_argon2id_salted_and_verify() {

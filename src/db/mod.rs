@@ -1,32 +1,30 @@
 //! The data layer's plumbing: one connection type for both backends
-//! (`AnyConnection`, diesel's `MultiConnection`), the r2d2 pool and what it
-//! knows of each connection's health, SQLite's per-connection pragmas,
-//! embedded migrations and write transactions.
-//! Everything here blocks: call it from `web::block` or a CLI command, never
-//! from an async worker. No business rule lives here.
+//! (`AnyConnection`, diesel's `MultiConnection`), SQLite's per-connection
+//! pragmas, embedded migrations, a health ping and how a unique violation
+//! names its constraint. The pool lives in `pool`, transactions in
+//! `transaction`. Everything here blocks: call it from `web::block` or a
+//! CLI command, never from an async worker. No business rule lives here,
+//! and nothing here knows of HTTP or of the services above it.
 
+pub mod pool;
 pub mod schema;
+pub mod transaction;
 
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{Instrumentation, SimpleConnection};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::settings::DatabaseUrl;
 
+pub use pool::{DbPool, PooledConnection};
+
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
     Postgresql(PgConnection),
     Sqlite(SqliteConnection),
 }
-
-pub type DbPool = r2d2::Pool<ConnectionManager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -42,16 +40,36 @@ pub enum DbError {
     Setup(#[from] diesel::result::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(String),
-    #[error("cannot build the connection pool: {0}")]
-    Pool(#[from] r2d2::PoolError),
+    #[error("no database connection became free within DATABASE_TIMEOUT")]
+    Busy,
+    #[error("cannot get a database connection: {0}")]
+    Pool(#[from] r2d2::Error),
 }
 
 /// Opens one connection of the kind the URL names. The derive's own
 /// `establish` tries every backend in turn and hides the real cause of a
 /// failure, so the variant is built here.
 pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, DbError> {
+    establish_watched(
+        url,
+        None::<fn(diesel::connection::InstrumentationEvent<'_>)>,
+    )
+}
+
+/// `establish`, with `watch` seeing every query event of the connection
+/// (the pool uses it to notice a connection the server dropped).
+fn establish_watched(
+    url: &DatabaseUrl,
+    watch: Option<impl Instrumentation>,
+) -> Result<AnyConnection, DbError> {
     match url {
-        DatabaseUrl::Postgres(url) => Ok(AnyConnection::Postgresql(PgConnection::establish(url)?)),
+        DatabaseUrl::Postgres(url) => {
+            let mut conn = PgConnection::establish(url)?;
+            if let Some(watch) = watch {
+                conn.set_instrumentation(watch);
+            }
+            Ok(AnyConnection::Postgresql(conn))
+        }
         DatabaseUrl::Sqlite(path) => {
             let mut conn = SqliteConnection::establish(path)?;
             // foreign_keys makes ON DELETE CASCADE real; WAL and busy_timeout
@@ -62,6 +80,9 @@ pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, DbError> {
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;"
             ))?;
+            if let Some(watch) = watch {
+                conn.set_instrumentation(watch);
+            }
             Ok(AnyConnection::Sqlite(conn))
         }
     }
@@ -79,104 +100,36 @@ pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, DbError> {
         .map_err(|error| DbError::Migrate(error.to_string()))
 }
 
-/// Builds the pool. The first connection is opened here so a bad URL fails
-/// the start with its real cause.
-pub fn build_pool(url: &DatabaseUrl, max_size: u32, timeout: Duration) -> Result<DbPool, DbError> {
-    drop(establish(url)?);
-    Ok(r2d2::Pool::builder()
-        .max_size(max_size)
-        .min_idle(Some(1))
-        .connection_timeout(timeout)
-        // `is_valid` decides whether a checkout needs a round trip.
-        .test_on_check_out(url.is_postgres())
-        .build_unchecked(ConnectionManager { url: url.clone() }))
+/// One round trip: whether the database answers on this connection.
+pub fn ping(conn: &mut AnyConnection) -> Result<(), DbError> {
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
 }
 
-/// Takes a connection from the pool, waiting at most the pool's timeout.
-pub fn checkout(pool: &DbPool) -> Result<PooledConnection, r2d2::PoolError> {
-    pool.get().map(PooledConnection)
+/// A UNIQUE constraint as each backend reports its violation: PostgreSQL
+/// by the constraint's name, SQLite by its `table.column`. Declared beside
+/// the model it guards, matched where the write is made.
+pub struct UniqueConstraint {
+    pub name: &'static str,
+    pub sqlite_columns: &'static str,
 }
 
-/// A connection lent by the pool; it derefs to the `AnyConnection` that
-/// diesel queries run on and goes back to the pool when dropped.
-pub struct PooledConnection(r2d2::PooledConnection<ConnectionManager>);
-
-impl Deref for PooledConnection {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        &self.0.conn
-    }
-}
-
-impl DerefMut for PooledConnection {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.0.conn
-    }
-}
-
-/// A connection as the pool keeps it, with what the pool knows of its
-/// health.
-pub struct TrackedConnection {
-    conn: AnyConnection,
-    returned_at: Instant,
-    losses_at_check: u64,
-}
-
-/// How many times a query found its connection gone, in this process.
-/// Every pooled connection is checked with a round trip once after each.
-static CONNECTION_LOSSES: AtomicU64 = AtomicU64::new(0);
-
-/// A connection that came back this recently and has seen no loss since is
-/// trusted without a round trip (HikariCP's "alive bypass" window): under
-/// load the `SELECT 1` on every checkout cost PostgreSQL reads a third of
-/// their throughput; idle connections, which a restarted server or a
-/// firewall may have closed, are still checked before use.
-const TRUSTED_WHILE_BUSY: Duration = Duration::from_millis(500);
-
-/// Called when a query fails because its connection is gone (the server
-/// restarted, the network dropped): every pooled connection is checked
-/// before its next use, and the one that failed is dropped when it comes
-/// back.
-pub fn note_connection_lost() {
-    CONNECTION_LOSSES.fetch_add(1, Ordering::AcqRel);
-}
-
-/// r2d2's manager for `AnyConnection`, built on [`establish`].
-pub struct ConnectionManager {
-    url: DatabaseUrl,
-}
-
-impl ManageConnection for ConnectionManager {
-    type Connection = TrackedConnection;
-    type Error = DbError;
-
-    fn connect(&self) -> Result<TrackedConnection, DbError> {
-        Ok(TrackedConnection {
-            losses_at_check: CONNECTION_LOSSES.load(Ordering::Acquire),
-            conn: establish(&self.url)?,
-            returned_at: Instant::now(),
-        })
-    }
-
-    /// Runs on checkout (PostgreSQL only): a round trip only for a
-    /// connection that sat idle or that a loss elsewhere puts in doubt.
-    fn is_valid(&self, tracked: &mut TrackedConnection) -> Result<(), DbError> {
-        let losses = CONNECTION_LOSSES.load(Ordering::Acquire);
-        if tracked.losses_at_check == losses && tracked.returned_at.elapsed() < TRUSTED_WHILE_BUSY {
-            return Ok(());
+impl UniqueConstraint {
+    /// Whether `error` is a violation of this constraint.
+    pub fn violated_by(&self, error: &diesel::result::Error) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = error else {
+            return false;
+        };
+        match info.constraint_name() {
+            Some(name) => name == self.name,
+            // "UNIQUE constraint failed: users.username_normalized"
+            None => info
+                .message()
+                .rsplit(": ")
+                .next()
+                .is_some_and(|columns| columns == self.sqlite_columns),
         }
-        diesel::sql_query("SELECT 1").execute(&mut tracked.conn)?;
-        tracked.losses_at_check = losses;
-        Ok(())
-    }
-
-    /// Runs when a connection comes back: one whose transaction broke, or
-    /// that was out while a connection was found gone, is not reused.
-    fn has_broken(&self, tracked: &mut TrackedConnection) -> bool {
-        tracked.returned_at = Instant::now();
-        AnyConnection::is_broken_transaction_manager(&mut tracked.conn)
-            || tracked.losses_at_check != CONNECTION_LOSSES.load(Ordering::Acquire)
     }
 }
 
@@ -192,34 +145,4 @@ macro_rules! on_backend {
             $crate::db::AnyConnection::Sqlite($inner) => $query,
         }
     };
-}
-
-/// Runs `work` in a transaction meant to write. On SQLite it begins with
-/// `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes can
-/// fail at once with SQLITE_BUSY (the busy timeout does not apply to it).
-/// Nested `conn.transaction` calls inside `work` become savepoints.
-pub fn write_transaction<T, E>(
-    conn: &mut AnyConnection,
-    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
-    match conn {
-        AnyConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-        }
-        AnyConnection::Postgresql(_) => AnyConnection::begin_transaction(conn)?,
-    }
-    match work(conn) {
-        Ok(value) => {
-            AnyConnection::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(error) => {
-            // The work's own error is the one worth reporting.
-            let _ = AnyConnection::rollback_transaction(conn);
-            Err(error)
-        }
-    }
 }

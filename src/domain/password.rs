@@ -1,6 +1,8 @@
 use std::fmt;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// MAX_PASSWORD_LENGTH's default.
+pub const DEFAULT_MAX_PASSWORD_CHARS: usize = 1024;
 
 /// A password that passes Django's default validators as the contract
 /// states them: at least 8 characters, not entirely numeric, not the

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::profiles;
+use crate::db::AnyConnection;
 
 /// The stored name of the shipped default picture, relative to MEDIA_ROOT.
 pub const DEFAULT_IMAGE: &str = "default.jpg";
@@ -27,6 +28,18 @@ pub struct Profile {
 impl Profile {
     pub fn has_default_image(&self) -> bool {
         self.image == DEFAULT_IMAGE
+    }
+
+    /// The profile of `user_id`, if it has one.
+    pub fn of_user(
+        conn: &mut AnyConnection,
+        user_id: i64,
+    ) -> Result<Option<Profile>, diesel::result::Error> {
+        profiles::table
+            .filter(profiles::user_id.eq(user_id))
+            .select(Profile::as_select())
+            .first(conn)
+            .optional()
     }
 }
 

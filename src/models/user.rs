@@ -7,7 +7,23 @@ use std::fmt;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::users;
+use crate::db::schema::{profiles, users};
+use crate::db::{AnyConnection, UniqueConstraint};
+use crate::models::Profile;
+
+/// A user with the profile the signal made for it.
+pub type UserWithProfile = (User, Profile);
+
+/// Usernames are unique regardless of case (the normalised column).
+pub const UNIQUE_USERNAME: UniqueConstraint = UniqueConstraint {
+    name: "users_username_unique",
+    sqlite_columns: "users.username_normalized",
+};
+/// Emails are unique regardless of case (the normalised column).
+pub const UNIQUE_EMAIL: UniqueConstraint = UniqueConstraint {
+    name: "users_email_unique",
+    sqlite_columns: "users.email_normalized",
+};
 
 #[derive(Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -38,6 +54,32 @@ impl fmt::Debug for User {
     }
 }
 
+impl User {
+    /// The user `id` with its profile, in one query; `None` when either is
+    /// missing. On each backend's own connection: a hot read path.
+    pub fn with_profile(
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> Result<Option<UserWithProfile>, diesel::result::Error> {
+        crate::on_backend!(conn, |inner| users::table
+            .inner_join(profiles::table)
+            .filter(users::id.eq(id))
+            .select((User::as_select(), Profile::as_select()))
+            .first(inner)
+            .optional())
+    }
+
+    /// The user `id`, on each backend's own connection (every
+    /// authenticated request asks it).
+    pub fn find(conn: &mut AnyConnection, id: i64) -> Result<Option<User>, diesel::result::Error> {
+        crate::on_backend!(conn, |inner| users::table
+            .find(id)
+            .select(User::as_select())
+            .first(inner)
+            .optional())
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
@@ -62,7 +104,6 @@ pub struct UserChanges {
     pub email_normalized: Option<String>,
     pub password_hash: Option<String>,
     pub is_staff: Option<bool>,
-    pub token_version: Option<i64>,
 }
 
 impl UserChanges {

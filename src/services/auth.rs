@@ -11,14 +11,16 @@ use diesel::prelude::*;
 use crate::auth::jwt::{TokenKind, TokenPair};
 use crate::context::AppContext;
 use crate::db::schema::users;
+use crate::db::transaction::atomic;
 use crate::domain::normalize_username as normalize;
 use crate::error::ServiceError;
 use crate::models::User;
-use crate::services::{atomic, connection};
+use crate::services::connection;
 
 const BAD_CREDENTIALS: &str = "No active account found with the given credentials.";
 const BAD_TOKEN: &str = "Given token not valid for any token type, or expired.";
 
+/// Signs in. Verifies a password: the caller holds an argon2 turn.
 pub fn login(
     ctx: &AppContext,
     client: IpAddr,
@@ -54,7 +56,7 @@ pub fn login(
     };
     ctx.throttle.reset(client, &throttle_key);
 
-    atomic(&mut *connection(ctx)?, |work| {
+    atomic(&mut *connection(ctx)?, |work| -> Result<_, ServiceError> {
         diesel::update(users::table.find(user.id))
             .set(users::last_login.eq(crate::clock::now()))
             .execute(work.conn)?;
@@ -81,12 +83,7 @@ fn user_for_token(ctx: &AppContext, token: &str, kind: TokenKind) -> Result<User
     let user_id = claims
         .user_id()
         .ok_or(ServiceError::Unauthenticated(BAD_TOKEN))?;
-    let mut conn = connection(ctx)?;
-    let user: Option<User> = crate::on_backend!(&mut *conn, |inner| users::table
-        .find(user_id)
-        .select(User::as_select())
-        .first(inner)
-        .optional())?;
+    let user = User::find(&mut *connection(ctx)?, user_id)?;
     match user {
         Some(user) if user.is_active && user.token_version == claims.ver => Ok(user),
         _ => Err(ServiceError::Unauthenticated(BAD_TOKEN)),

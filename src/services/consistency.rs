@@ -1,7 +1,8 @@
 //! The consistency check behind `portrait check [--fix]`: every user has a
 //! profile, every profile's picture file exists, and every file under
 //! MEDIA_ROOT/profile_pics belongs to a profile. Files younger than the
-//! grace period are uploads in flight, never strays. Repairs go through
+//! grace period are uploads in flight, never strays. The store's listing
+//! is visited one name at a time. Repairs go through
 //! the same paths as the API (a missing profile is made by the
 //! `post_save<User>` signal), and only what is safe: a stray file is
 //! deleted only while no profile names it.
@@ -12,13 +13,14 @@ use std::time::Duration;
 use diesel::prelude::*;
 
 use crate::db::schema::{profiles, users};
+use crate::db::transaction::atomic;
 use crate::db::AnyConnection;
 use crate::error::ServiceError;
-use crate::media::{older_than, LocalMediaStorage, MediaStorage};
 use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
 use crate::models::{Profile, User};
-use crate::services::atomic;
+use crate::services::pictures;
 use crate::signals::{PostSave, Signals};
+use crate::storage::{older_than, Storage, PROFILE_PICS_DIR};
 
 /// What the check found (and, with `fix`, what it repaired).
 #[derive(Debug, Default)]
@@ -74,7 +76,7 @@ impl Report {
 pub fn check(
     conn: &mut AnyConnection,
     signals: &Signals,
-    media: &LocalMediaStorage,
+    storage: &dyn Storage,
     grace: Duration,
     fix: bool,
 ) -> Result<Report, ServiceError> {
@@ -103,21 +105,25 @@ pub fn check(
         }
     }
 
-    report.default_image_missing = !media.exists(DEFAULT_IMAGE);
+    let exists = |name: &str| storage.exists(name).map_err(ServiceError::internal);
+    report.default_image_missing = !exists(DEFAULT_IMAGE)?;
     if fix && report.default_image_missing {
-        media.prepare().map_err(ServiceError::internal)?;
+        pictures::install_default(storage).map_err(ServiceError::internal)?;
     }
 
     let pictured: Vec<Profile> = profiles::table
         .filter(profiles::image.ne(DEFAULT_IMAGE))
         .select(Profile::as_select())
         .load(conn)?;
-    for profile in pictured.iter().filter(|p| !media.exists(&p.image)) {
+    for profile in &pictured {
+        if exists(&profile.image)? {
+            continue;
+        }
         report
             .profiles_missing_file
             .push((profile.user_id, profile.image.clone()));
         if fix {
-            atomic(conn, |work| {
+            atomic(conn, |work| -> Result<_, ServiceError> {
                 // Only if the profile still names the missing file: an upload
                 // may have replaced it since the check read it.
                 diesel::update(
@@ -137,7 +143,12 @@ pub fn check(
         }
     }
 
-    let files = media.list_profile_pics().map_err(ServiceError::internal)?;
+    let mut files = Vec::new();
+    storage
+        .list(&format!("{PROFILE_PICS_DIR}/"), &mut |object| {
+            files.push((object.name, object.modified))
+        })
+        .map_err(ServiceError::internal)?;
     let referenced: HashSet<String> = profiles::table
         .select(profiles::image)
         .load::<String>(conn)?
@@ -152,7 +163,7 @@ pub fn check(
             continue;
         }
         if fix && !is_referenced(conn, &name)? {
-            media.delete(&name);
+            pictures::delete_now(storage, &name);
         }
         report.stray_files.push(name);
     }

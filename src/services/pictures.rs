@@ -1,8 +1,10 @@
 //! Profile pictures: process an upload, store it under a new name, point
 //! the profile at it in one transaction, and only then remove the old file.
 //! If anything fails after the new file is written, the guard removes it:
-//! a failed upload leaves neither a new file nor a changed profile. The
-//! default picture is never removed.
+//! a failed upload leaves neither a new file nor a changed profile.
+//! Processing (`process`) is CPU work alone, run under a CPU permit the
+//! caller holds; storing and the transaction (`replace`) hold none. The
+//! rule "the default picture is never deleted" lives here.
 
 use std::sync::Arc;
 
@@ -10,30 +12,58 @@ use diesel::prelude::*;
 
 use crate::context::AppContext;
 use crate::db::schema::profiles;
+use crate::db::transaction::{atomic, UnitOfWork};
 use crate::error::{FieldErrors, ServiceError};
-use crate::imaging::{self, ImageLimits, ImagingError};
-use crate::media::{LocalMediaStorage, MediaStorage, PROFILE_PICS_DIR};
+use crate::imaging::{self, ImageLimits, ImagingError, Picture};
 use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
-use crate::models::{Profile, User};
-use crate::services::users::{find, UserWithProfile};
-use crate::services::{atomic, connection, UnitOfWork};
+use crate::models::{Profile, User, UserWithProfile};
+use crate::services::connection;
+use crate::services::users::find;
+use crate::storage::{self, NewFile, Storage, PROFILE_PICS_DIR};
 
-/// Replaces `user`'s picture with the uploaded bytes.
-pub fn replace(
-    ctx: &AppContext,
-    user: &User,
-    upload: &[u8],
-) -> Result<UserWithProfile, ServiceError> {
+/// The shipped default picture, put into the store at start when missing.
+pub const DEFAULT_IMAGE_BYTES: &[u8] = include_bytes!("../../media/default.jpg");
+
+/// Puts the default picture into the store unless it is there already.
+pub fn install_default(storage: &dyn Storage) -> std::io::Result<()> {
+    if storage.exists(DEFAULT_IMAGE)? {
+        return Ok(());
+    }
+    storage.save_all(&[NewFile {
+        name: DEFAULT_IMAGE.to_owned(),
+        content_type: "image/jpeg",
+        bytes: DEFAULT_IMAGE_BYTES,
+    }])
+}
+
+/// The pipeline for an upload, with the configured limits: CPU only, no
+/// database, no files.
+pub fn process(ctx: &AppContext, upload: &[u8]) -> Result<Picture, ServiceError> {
     let limits = ImageLimits {
         max_pixels: ctx.settings.max_image_pixels,
         avatar_size: ctx.settings.avatar_size,
     };
-    let picture = imaging::process(upload, &limits).map_err(picture_error)?;
-    let name = ctx
-        .media
-        .save(PROFILE_PICS_DIR, picture.format.extension(), &picture.bytes)
+    imaging::process(upload, &limits).map_err(picture_error)
+}
+
+/// Stores `picture` and makes it `user`'s.
+pub fn replace(
+    ctx: &AppContext,
+    user: &User,
+    picture: Picture,
+) -> Result<UserWithProfile, ServiceError> {
+    let name = storage::new_name(PROFILE_PICS_DIR, picture.format.extension());
+    ctx.storage
+        .save_all(&[NewFile {
+            name: name.clone(),
+            content_type: picture.format.content_type(),
+            bytes: &picture.bytes,
+        }])
         .map_err(|error| ServiceError::internal(format!("cannot store a picture: {error}")))?;
-    let stored = StoredFileGuard::new(Arc::clone(&ctx.media), name);
+    let stored = StoredFileGuard {
+        storage: Arc::clone(&ctx.storage),
+        name: Some(name),
+    };
 
     let mut conn = connection(ctx)?;
     let result = atomic(&mut conn, |work| {
@@ -52,6 +82,28 @@ pub fn reset(ctx: &AppContext, user: &User) -> Result<UserWithProfile, ServiceEr
     })
 }
 
+/// Deletes the picture `image` once the transaction commits, unless it is
+/// the default picture, which is never deleted.
+pub fn delete_after_commit(work: &mut UnitOfWork<'_>, storage: &Arc<dyn Storage>, image: &str) {
+    if image == DEFAULT_IMAGE {
+        return;
+    }
+    let storage = Arc::clone(storage);
+    let image = image.to_owned();
+    work.on_commit(move || delete_now(storage.as_ref(), &image));
+}
+
+/// Deletes a stored picture now (the default one never); a failure is
+/// logged, and `portrait check` will find the file as a stray.
+pub fn delete_now(storage: &dyn Storage, image: &str) {
+    if image == DEFAULT_IMAGE {
+        return;
+    }
+    if let Err(error) = storage.delete(image) {
+        tracing::warn!(%image, %error, "could not delete a stored picture");
+    }
+}
+
 fn point_profile_at(
     ctx: &AppContext,
     work: &mut UnitOfWork<'_>,
@@ -59,14 +111,9 @@ fn point_profile_at(
     image: &str,
     (width, height): (i32, i32),
 ) -> Result<UserWithProfile, ServiceError> {
-    let old: Profile = profiles::table
-        .filter(profiles::user_id.eq(user_id))
-        .select(Profile::as_select())
-        .first(work.conn)
-        .optional()?
-        .ok_or(ServiceError::Unauthenticated(
-            "This account no longer exists.",
-        ))?;
+    let old: Profile = Profile::of_user(work.conn, user_id)?.ok_or(
+        ServiceError::Unauthenticated("This account no longer exists."),
+    )?;
     diesel::update(profiles::table.filter(profiles::user_id.eq(user_id)))
         .set((
             profiles::image.eq(image),
@@ -75,9 +122,8 @@ fn point_profile_at(
             profiles::updated_at.eq(crate::clock::now()),
         ))
         .execute(work.conn)?;
-    if old.image != image && !old.has_default_image() {
-        let media = Arc::clone(&ctx.media);
-        work.on_commit(move || media.delete(&old.image));
+    if old.image != image {
+        delete_after_commit(work, &ctx.storage, &old.image);
     }
     find(work.conn, user_id)
 }
@@ -106,18 +152,11 @@ fn capitalised(message: &str) -> String {
 /// Removes a freshly stored file unless `keep` is called: whatever fails
 /// between writing the file and committing the row, no stray file stays.
 struct StoredFileGuard {
-    media: Arc<LocalMediaStorage>,
+    storage: Arc<dyn Storage>,
     name: Option<String>,
 }
 
 impl StoredFileGuard {
-    fn new(media: Arc<LocalMediaStorage>, name: String) -> Self {
-        Self {
-            media,
-            name: Some(name),
-        }
-    }
-
     fn name(&self) -> &str {
         self.name.as_deref().unwrap_or_default()
     }
@@ -130,7 +169,7 @@ impl StoredFileGuard {
 impl Drop for StoredFileGuard {
     fn drop(&mut self) {
         if let Some(name) = self.name.take() {
-            self.media.delete(&name);
+            delete_now(self.storage.as_ref(), &name);
         }
     }
 }

@@ -6,11 +6,12 @@ use diesel::prelude::*;
 
 use crate::context::AppContext;
 use crate::db::schema::profiles;
+use crate::db::transaction::atomic;
 use crate::domain::Bio;
 use crate::error::ServiceError;
-use crate::models::User;
-use crate::services::users::{find, UserWithProfile};
-use crate::services::{atomic, connection};
+use crate::models::{User, UserWithProfile};
+use crate::services::connection;
+use crate::services::users::find;
 
 pub fn get(ctx: &AppContext, user_id: i64) -> Result<UserWithProfile, ServiceError> {
     find(&mut *connection(ctx)?, user_id).map_err(as_missing_profile)
@@ -40,7 +41,7 @@ pub fn update(
     let Some(bio) = bio else {
         return find(&mut conn, user_id);
     };
-    atomic(&mut conn, |work| {
+    atomic(&mut conn, |work| -> Result<_, ServiceError> {
         diesel::update(profiles::table.filter(profiles::user_id.eq(user_id)))
             .set((
                 profiles::bio.eq(bio.as_str()),

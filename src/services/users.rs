@@ -2,22 +2,21 @@
 //! the one save path for users: every insert and update sends
 //! `post_save<User>` inside its transaction (the `create_profile` receiver
 //! makes the profile there), and the CLI's `createsuperuser` comes through
-//! `create_user` too. Permission rules: self or staff may change or delete a
+//! `register` too. Permission rules: self or staff may change or delete a
 //! user; only a superuser may change `is_staff`.
 
 use diesel::prelude::*;
 
 use crate::context::AppContext;
 use crate::db::schema::{profiles, users};
+use crate::db::transaction::atomic;
 use crate::db::AnyConnection;
 use crate::domain::{Email, Password, Username};
 use crate::error::{FieldErrors, ServiceError};
-use crate::models::{NewUser, Profile, User, UserChanges};
-use crate::services::{atomic, connection};
+use crate::models::user::{UNIQUE_EMAIL, UNIQUE_USERNAME};
+use crate::models::{NewUser, Profile, User, UserChanges, UserWithProfile};
+use crate::services::connection;
 use crate::signals::{PostDelete, PostSave, Signals};
-
-/// A user with the profile the signal made for it.
-pub type UserWithProfile = (User, Profile);
 
 pub struct Registration {
     pub username: Username,
@@ -38,6 +37,8 @@ pub struct UserUpdate {
     pub is_staff: Option<bool>,
 }
 
+/// Registers a user. Hashes the password: the caller holds an argon2 turn
+/// (`auth::password::HashQueue`).
 pub fn register(
     ctx: &AppContext,
     registration: Registration,
@@ -53,7 +54,7 @@ pub fn register(
 
 /// Inserts a user and sends `post_save<User>{created: true}` in the same
 /// transaction; a failing receiver leaves no user behind.
-pub fn create_user(
+fn create_user(
     conn: &mut AnyConnection,
     signals: &Signals,
     registration: &Registration,
@@ -61,7 +62,7 @@ pub fn create_user(
 ) -> Result<UserWithProfile, ServiceError> {
     let username_normalized = registration.username.normalized();
     let email_normalized = registration.email.normalized();
-    atomic(conn, |work| {
+    atomic(conn, |work| -> Result<_, ServiceError> {
         let id: i64 = diesel::insert_into(users::table)
             .values(NewUser {
                 username: registration.username.as_str(),
@@ -75,7 +76,8 @@ pub fn create_user(
                 date_joined: crate::clock::now(),
             })
             .returning(users::id)
-            .get_result(work.conn)?;
+            .get_result(work.conn)
+            .map_err(taken)?;
         let user: User = users::table
             .find(id)
             .select(User::as_select())
@@ -87,32 +89,34 @@ pub fn create_user(
                 created: true,
             },
         )?;
-        let profile = profile_of(work.conn, user.id)?;
+        let profile = Profile::of_user(work.conn, user.id)?
+            .ok_or_else(|| ServiceError::internal(format!("user {} has no profile", user.id)))?;
         Ok((user, profile))
     })
+}
+
+/// A write refused by a UNIQUE constraint is a 409 on the field it guards.
+fn taken(error: diesel::result::Error) -> ServiceError {
+    let field = if UNIQUE_USERNAME.violated_by(&error) {
+        "username"
+    } else if UNIQUE_EMAIL.violated_by(&error) {
+        "email"
+    } else {
+        return error.into();
+    };
+    ServiceError::Conflict(ServiceError::field(
+        field,
+        format!("A user with that {field} already exists."),
+    ))
 }
 
 pub fn get(ctx: &AppContext, id: i64) -> Result<UserWithProfile, ServiceError> {
     find(&mut *connection(ctx)?, id)
 }
 
+/// The user `id` with its profile, or `NotFound`.
 pub fn find(conn: &mut AnyConnection, id: i64) -> Result<UserWithProfile, ServiceError> {
-    crate::on_backend!(conn, |inner| users::table
-        .inner_join(profiles::table)
-        .filter(users::id.eq(id))
-        .select((User::as_select(), Profile::as_select()))
-        .first(inner)
-        .optional())?
-    .ok_or(ServiceError::NotFound("No user with this id."))
-}
-
-fn profile_of(conn: &mut AnyConnection, user_id: i64) -> Result<Profile, ServiceError> {
-    profiles::table
-        .filter(profiles::user_id.eq(user_id))
-        .select(Profile::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ServiceError::internal(format!("user {user_id} has no profile")))
+    User::with_profile(conn, id)?.ok_or(ServiceError::NotFound("No user with this id."))
 }
 
 /// One page of users ordered by id, with their profiles (one query), and
@@ -163,6 +167,8 @@ fn escape_like(term: &str) -> String {
     escaped
 }
 
+/// Changes a user. A new password is hashed here: the caller then holds
+/// an argon2 turn.
 pub fn update(
     ctx: &AppContext,
     actor: &User,
@@ -214,7 +220,8 @@ pub fn update(
     atomic(&mut conn, |work| {
         diesel::update(users::table.find(id))
             .set(&changes)
-            .execute(work.conn)?;
+            .execute(work.conn)
+            .map_err(taken)?;
         if password_changed {
             // Every token carries the version it was issued for: bumping it
             // invalidates all of them at once.
@@ -282,11 +289,7 @@ pub fn delete(ctx: &AppContext, actor: &User, id: i64) -> Result<(), ServiceErro
         ));
     }
     atomic(&mut conn, |work| {
-        let profile = profiles::table
-            .filter(profiles::user_id.eq(id))
-            .select(Profile::as_select())
-            .first(work.conn)
-            .optional()?;
+        let profile = Profile::of_user(work.conn, id)?;
         let deleted = diesel::delete(users::table.find(id)).execute(work.conn)?;
         if deleted == 0 {
             return Err(ServiceError::NotFound("No user with this id."));

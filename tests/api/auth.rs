@@ -1,9 +1,12 @@
+//! Signing in and refreshing: tokens, one answer for every bad credential,
+//! the failed-login throttle, tokens that die with a password change.
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with_settings, PASSWORD};
+use crate::support::{assert_problem, spawn_app, spawn_app_with_settings, PASSWORD};
 
 #[tokio::test]
 async fn a_token_pair_is_issued_for_the_right_password() {

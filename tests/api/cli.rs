@@ -1,8 +1,11 @@
+//! The command line: createsuperuser, migrate, a bad setting, the
+//! container's commands, PostgreSQL over TLS.
+
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, PASSWORD};
+use crate::support::{spawn_app, PASSWORD};
 
 #[tokio::test]
 async fn createsuperuser_makes_a_staff_superuser_with_a_profile() {

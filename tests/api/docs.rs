@@ -1,9 +1,12 @@
+//! The OpenAPI document and Swagger UI: served, committed copy up to date,
+//! rendered by a real browser.
+
 use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::support::spawn_app;
 
 const REGENERATE: &str = "cargo run --quiet -- openapi > openapi/openapi.json";
 
@@ -125,15 +128,15 @@ async fn the_docs_page_and_its_assets_are_served_by_portrait_itself() {
 }
 
 /// The page really renders in a browser with no network beyond portrait.
-/// Skipped only when Chromium is not installed (`.ci/run` installs it).
+/// Skipped only when Chromium is not installed, and never under CI=true
+/// (`.ci/run` installs it).
 #[tokio::test]
 async fn the_docs_render_in_headless_chromium() {
     let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
     else {
-        eprintln!("skipped: chromium is not installed");
-        return;
+        return crate::support::missing("chromium");
     };
     let app = spawn_app().await;
     let profile_dir = tempfile::tempdir().unwrap();

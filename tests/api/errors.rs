@@ -1,7 +1,9 @@
+//! Every error a client sees is problem+json, the framework's own included.
+
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with_settings};
+use crate::support::{assert_problem, spawn_app, spawn_app_with_settings};
 
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_problem_json() {

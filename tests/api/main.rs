@@ -1,16 +1,15 @@
 //! One test binary for the whole HTTP contract: each module drives the real
-//! application over HTTP, with its own database and MEDIA_ROOT.
+//! application over HTTP, with its own database and MEDIA_ROOT. Helpers
+//! live in `support/`.
 
 mod auth;
 mod cli;
 mod docs;
 mod errors;
-mod helpers;
-mod images;
 mod ops;
 mod pictures;
-mod private_pg;
 mod profiles;
 mod reliability;
 mod signals;
+mod support;
 mod users;

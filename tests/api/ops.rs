@@ -1,3 +1,6 @@
+//! Operations: request ids and logs, CORS, graceful shutdown, health while
+//! uploads run; several tests drive the real binary as a process.
+
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -5,8 +8,9 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with_settings, ServerProcess, PASSWORD};
-use crate::images::{jpeg, marked};
+use crate::support::images::{jpeg, marked};
+use crate::support::process::ServerProcess;
+use crate::support::{assert_problem, spawn_app, spawn_app_with_settings, PASSWORD};
 
 #[tokio::test]
 async fn every_answer_has_a_request_id_and_nosniff() {

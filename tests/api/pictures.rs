@@ -1,3 +1,6 @@
+//! Profile pictures over HTTP: uploads in every format, limits, the stored
+//! bytes, the file lifecycle, /media serving.
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -7,8 +10,8 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with_settings, TestApp, TestUser};
-use crate::images::*;
+use crate::support::images::*;
+use crate::support::{assert_problem, spawn_app, spawn_app_with_settings, TestApp, TestUser};
 
 async fn upload(app: &TestApp, user: &TestUser, bytes: Vec<u8>) -> Response {
     let form = Form::new().part(

@@ -1,7 +1,9 @@
+//! Profiles: reading one, changing the bio, who may.
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::support::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn a_profile_is_public_and_starts_on_the_default_picture() {
@@ -24,7 +26,7 @@ async fn a_profile_is_public_and_starts_on_the_default_picture() {
 #[tokio::test]
 async fn media_url_may_be_a_cdn() {
     let app =
-        crate::helpers::spawn_app_with_settings(&[("MEDIA_URL", "https://cdn.example.com/m/")])
+        crate::support::spawn_app_with_settings(&[("MEDIA_URL", "https://cdn.example.com/m/")])
             .await;
     let alice = app.register("alice").await;
     assert_eq!(

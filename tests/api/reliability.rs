@@ -1,3 +1,6 @@
+//! Reliability: concurrency, outages, disk and database failures, the
+//! database queue, `portrait check`, bounded fuzzing of JSON bodies.
+
 use std::time::{Duration, SystemTime};
 
 use diesel::RunQueryDsl;
@@ -8,8 +11,8 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with_settings, TestApp, PASSWORD};
-use crate::images::{jpeg, marked};
+use crate::support::images::{jpeg, marked};
+use crate::support::{assert_problem, spawn_app, spawn_app_with_settings, TestApp, PASSWORD};
 
 fn portrait(app: &TestApp, args: &[&str]) -> std::process::Output {
     app.command().args(args).output().unwrap()
@@ -20,7 +23,7 @@ fn consistency(app: &TestApp) -> portrait::services::consistency::Report {
     portrait::services::consistency::check(
         &mut conn,
         &app.context.signals,
-        &app.context.media,
+        app.context.storage.as_ref(),
         Duration::ZERO,
         false,
     )
@@ -348,9 +351,8 @@ async fn a_database_outage_is_a_quick_503_and_service_resumes() {
     if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
         return;
     }
-    let Some(private) = crate::private_pg::PrivatePostgres::start() else {
-        eprintln!("skipped: no initdb on this machine");
-        return;
+    let Some(private) = crate::support::private_pg::PrivatePostgres::start() else {
+        return crate::support::missing("initdb (PostgreSQL's server binaries)");
     };
     let app =
         spawn_app_with_settings(&[("DATABASE_URL", &private.url), ("DATABASE_TIMEOUT", "1")]).await;
@@ -390,9 +392,8 @@ async fn no_request_fails_after_the_database_restarts_while_idle() {
     if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
         return;
     }
-    let Some(private) = crate::private_pg::PrivatePostgres::start() else {
-        eprintln!("skipped: no initdb on this machine");
-        return;
+    let Some(private) = crate::support::private_pg::PrivatePostgres::start() else {
+        return crate::support::missing("initdb (PostgreSQL's server binaries)");
     };
     let app = std::sync::Arc::new(spawn_app_with_settings(&[("DATABASE_URL", &private.url)]).await);
     let alice = app.register("alice").await;
@@ -459,4 +460,98 @@ async fn a_request_queued_longer_than_the_database_timeout_is_a_503() {
     locker.batch_execute("ROLLBACK;").unwrap();
     assert_eq!(registering.await.unwrap(), StatusCode::CREATED);
     assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 1);
+}
+
+/// Uploads queue for the database like every other request: while an
+/// upload's transaction holds the only pooled connection, a read that
+/// arrives waits in the pool's queue (it does not slip past into r2d2),
+/// and the requests behind it are served in arrival order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_queued_behind_an_upload_is_served_in_arrival_order() {
+    use diesel::connection::SimpleConnection;
+    let app = std::sync::Arc::new(
+        spawn_app_with_settings(&[("DATABASE_POOL_SIZE", "1"), ("DATABASE_TIMEOUT", "30")]).await,
+    );
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    let pool = app.context.pool.clone();
+
+    // Another client of the database holds the write lock, so the upload's
+    // transaction waits on it while holding the pool's only connection.
+    let url = portrait::settings::DatabaseUrl::parse(&app.database_url).unwrap();
+    let mut locker = portrait::db::establish(&url).unwrap();
+    let lock = if url.is_postgres() {
+        "BEGIN; LOCK TABLE profiles IN EXCLUSIVE MODE;"
+    } else {
+        "BEGIN IMMEDIATE;"
+    };
+    locker.batch_execute(lock).unwrap();
+
+    let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let send = |name: &'static str, request: reqwest::RequestBuilder| {
+        let finished = finished.clone();
+        tokio::spawn(async move {
+            let status = request.send().await.unwrap().status();
+            finished.lock().unwrap().push(name);
+            status
+        })
+    };
+    let upload_request = |token: &str| {
+        let form = Form::new().part(
+            "image",
+            Part::bytes(jpeg(&marked(64, 48))).file_name("p.jpg"),
+        );
+        app.client
+            .put(app.url("/profile/picture"))
+            .bearer_auth(token)
+            .multipart(form)
+    };
+    let first_upload = send("first upload", upload_request(&alice.token));
+    // The upload holds the connection once it is in use for a while on end
+    // (its token lookup takes it only for a moment).
+    let mut held_since = None;
+    for _ in 0..400 {
+        match (pool.in_use(), held_since) {
+            (1, None) => held_since = Some(std::time::Instant::now()),
+            (1, Some(since)) if since.elapsed() > Duration::from_millis(300) => break,
+            (1, Some(_)) => {}
+            _ => held_since = None,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        pool.in_use(),
+        1,
+        "the upload's transaction holds the connection"
+    );
+
+    let read = send(
+        "read",
+        app.client.get(app.url(&format!("/users/{}", bob.id))),
+    );
+    wait_for_waiters(&pool, 1).await;
+    let second_upload = send("second upload", upload_request(&bob.token));
+    wait_for_waiters(&pool, 2).await;
+
+    locker.batch_execute("ROLLBACK;").unwrap();
+    assert_eq!(first_upload.await.unwrap(), StatusCode::OK);
+    assert_eq!(read.await.unwrap(), StatusCode::OK);
+    assert_eq!(second_upload.await.unwrap(), StatusCode::OK);
+    let finished = finished.lock().unwrap().clone();
+    let position = |name| finished.iter().position(|n| *n == name).unwrap();
+    assert!(position("read") < position("second upload"), "{finished:?}");
+    assert_eq!(
+        app.count_rows("SELECT COUNT(*) AS n FROM profiles WHERE image <> 'default.jpg'"),
+        2
+    );
+}
+
+async fn wait_for_waiters(pool: &portrait::db::DbPool, count: usize) {
+    for _ in 0..500 {
+        if pool.waiting() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{count} requests never queued for the connection");
 }

@@ -1,6 +1,9 @@
+//! Signals: the profile made with its user, a failing receiver rolling the
+//! whole save back.
+
 use serde_json::json;
 
-use crate::helpers::{assert_problem, failing_receivers, spawn_app, spawn_app_with, PASSWORD};
+use crate::support::{assert_problem, failing_receivers, spawn_app, spawn_app_with, PASSWORD};
 
 #[tokio::test]
 async fn a_failing_receiver_rolls_the_user_back() {

@@ -1,7 +1,10 @@
+//! Users: registration, reading, listing and searching, changing and
+//! deleting, and who may see and do what.
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, PASSWORD};
+use crate::support::{assert_problem, spawn_app, PASSWORD};
 
 #[tokio::test]
 async fn registration_answers_201_with_location_and_the_users_own_view() {

@@ -2,7 +2,9 @@
 //! A pair rather than `Option<AuthUser>`, which would quietly treat a bad
 //! token as no token: with `MaybeAuthUser` a missing header is anonymous
 //! but a malformed, expired or forged one is still 401. The database
-//! lookup runs on the blocking pool.
+//! lookup runs on the blocking pool and queues for a connection like any
+//! other database work. HTTP code: it lives in `api`, and `auth` (tokens,
+//! hashes) knows nothing of it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,9 +13,9 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use crate::api::db_bound;
+use crate::api::blocking;
+use crate::api::error::ApiError;
 use crate::context::AppContext;
-use crate::error::ApiError;
 use crate::models::User;
 use crate::services;
 
@@ -55,7 +57,7 @@ fn lookup_user(req: &HttpRequest) -> Pending<Option<User>> {
     Box::pin(async move {
         let Some(token) = token? else { return Ok(None) };
         let ctx = ctx.ok_or_else(ApiError::internal)?;
-        let user = db_bound(&ctx, move |ctx| services::auth::authenticate(ctx, &token)).await??;
+        let user = blocking(&ctx, move |ctx| services::auth::authenticate(ctx, &token)).await??;
         Ok(Some(user))
     })
 }

@@ -1,7 +1,7 @@
 //! Writes the benchmark's test photo: a deterministic 4000×3000 JPEG of
 //! about 3.3 MB (smooth shapes plus sensor-like noise, as a phone photo),
 //! with an EXIF orientation tag so the pipeline's orientation step runs.
-//! Usage: cargo run --release --example bench_photo -- OUT.jpg [WIDTH HEIGHT NOISE]
+//! Usage: cargo run --release --features bench-tools --bin bench_photo -- OUT.jpg [WIDTH HEIGHT NOISE]
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};

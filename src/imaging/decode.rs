@@ -1,0 +1,213 @@
+//! Decoding, with every limit checked before a pixel is decoded: the
+//! declared size against the pixel limit, and the decoder's own buffer
+//! against the memory limit. JPEG goes through libjpeg-turbo (the mozjpeg
+//! crate) at the smallest DCT scale that still covers the stored size;
+//! PNG, WebP and GIF (first frame) through the `image` crate. Out come 8-bit
+//! RGB or RGBA pixels and the EXIF orientation. Pure: no I/O.
+
+use std::io::Cursor;
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+
+use super::fit::fitted_size;
+use super::sniff::SourceFormat;
+use super::{ImageLimits, ImagingError, Pixels};
+
+pub(super) struct Decoded {
+    pub image: Pixels,
+    pub orientation: Orientation,
+}
+
+/// Decodes `bytes`, already recognised as `format`.
+pub(super) fn decode(
+    bytes: &[u8],
+    format: SourceFormat,
+    limits: &ImageLimits,
+) -> Result<Decoded, ImagingError> {
+    match format {
+        SourceFormat::Jpeg => decode_jpeg(bytes, limits),
+        other => decode_with_image_crate(bytes, other, limits),
+    }
+}
+
+fn check_pixels(width: u64, height: u64, limits: &ImageLimits) -> Result<(), ImagingError> {
+    if width == 0 || height == 0 {
+        return Err(ImagingError::Corrupt);
+    }
+    if width.saturating_mul(height) > limits.max_pixels {
+        return Err(ImagingError::TooManyPixels {
+            width,
+            height,
+            max: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// The smallest libjpeg scale (n/8) whose output is still at least the
+/// stored size, so the final resize only ever shrinks.
+fn jpeg_scale_numerator(width: u32, height: u32, avatar_size: u32) -> u8 {
+    let (target_w, target_h) = fitted_size(width, height, avatar_size);
+    (1..=8u8)
+        .find(|&n| {
+            let scaled = |side: u32| (u64::from(side) * u64::from(n)).div_ceil(8);
+            scaled(width) >= u64::from(target_w) && scaled(height) >= u64::from(target_h)
+        })
+        .unwrap_or(8)
+}
+
+fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingError> {
+    use mozjpeg::{ColorSpace, Decompress, Marker};
+
+    if !jpeg_is_complete(bytes) {
+        return Err(ImagingError::Corrupt);
+    }
+    let corrupt = |_| ImagingError::Corrupt;
+    let mut decompress = Decompress::with_markers(&[Marker::APP(1), Marker::APP(14)])
+        .from_mem(bytes)
+        .map_err(corrupt)?;
+    let (width, height) = decompress.size();
+    check_pixels(width as u64, height as u64, limits)?;
+    let (width, height) = (width as u32, height as u32);
+
+    let mut orientation = Orientation::NoTransforms;
+    let mut adobe = false;
+    for marker in decompress.markers() {
+        if marker.marker == Marker::APP(1) && marker.data.starts_with(b"Exif\0\0") {
+            if let Some(found) = Orientation::from_exif_chunk(&marker.data[6..]) {
+                orientation = found;
+            }
+        } else if marker.marker == Marker::APP(14) && marker.data.starts_with(b"Adobe") {
+            adobe = true;
+        }
+    }
+
+    decompress.scale(jpeg_scale_numerator(width, height, limits.avatar_size));
+    let is_cmyk = matches!(
+        decompress.color_space(),
+        ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
+    );
+    let image = if is_cmyk {
+        let mut started = decompress
+            .to_colorspace(ColorSpace::JCS_CMYK)
+            .map_err(corrupt)?;
+        let (w, h) = (started.width() as u32, started.height() as u32);
+        let cmyk: Vec<[u8; 4]> = started.read_scanlines().map_err(corrupt)?;
+        started.finish().map_err(corrupt)?;
+        let rgb: Vec<u8> = cmyk.iter().flat_map(|&px| cmyk_to_rgb(px, adobe)).collect();
+        RgbImage::from_raw(w, h, rgb).ok_or(ImagingError::Corrupt)?
+    } else {
+        let mut started = decompress.rgb().map_err(corrupt)?;
+        let (w, h) = (started.width() as u32, started.height() as u32);
+        let rgb: Vec<u8> = started.read_scanlines().map_err(corrupt)?;
+        started.finish().map_err(corrupt)?;
+        RgbImage::from_raw(w, h, rgb).ok_or(ImagingError::Corrupt)?
+    };
+    Ok(Decoded {
+        image: Pixels::Rgb(image),
+        orientation,
+    })
+}
+
+/// libjpeg fills a truncated scan with grey and only warns; a complete
+/// file has its end-of-image marker after its last start-of-scan. (Entropy
+/// data cannot contain FF D9; an EXIF thumbnail's markers come earlier.)
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| {
+        bytes
+            .windows(2)
+            .rposition(|w| w[0] == 0xFF && w[1] == marker)
+    };
+    matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
+}
+
+/// Adobe (Photoshop) CMYK JPEGs store inverted ink values.
+fn cmyk_to_rgb([c, m, y, k]: [u8; 4], inverted: bool) -> [u8; 3] {
+    let (c, m, y, k) = if inverted {
+        (c as u32, m as u32, y as u32, k as u32)
+    } else {
+        (
+            255 - c as u32,
+            255 - m as u32,
+            255 - y as u32,
+            255 - k as u32,
+        )
+    };
+    [
+        (c * k / 255) as u8,
+        (m * k / 255) as u8,
+        (y * k / 255) as u8,
+    ]
+}
+
+fn decode_with_image_crate(
+    bytes: &[u8],
+    format: SourceFormat,
+    limits: &ImageLimits,
+) -> Result<Decoded, ImagingError> {
+    let image_format = match format {
+        SourceFormat::Png => image::ImageFormat::Png,
+        SourceFormat::WebP => image::ImageFormat::WebP,
+        SourceFormat::Gif => image::ImageFormat::Gif,
+        SourceFormat::Jpeg => image::ImageFormat::Jpeg,
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+    reader.no_limits();
+    let mut decoder = reader.into_decoder().map_err(map_image_error)?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(u64::from(width), u64::from(height), limits)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+
+    // `into_decoder` does not apply max_alloc by itself: reserve what the
+    // decoder says it needs, then hand it the rest.
+    let mut decoder_limits = image::Limits::no_limits();
+    decoder_limits.max_alloc = Some(limits.max_alloc());
+    decoder_limits
+        .reserve(decoder.total_bytes())
+        .map_err(map_image_error)?;
+    decoder
+        .set_limits(decoder_limits)
+        .map_err(map_image_error)?;
+
+    let image = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
+    let pixels = if image.color().has_alpha() {
+        let rgba = image.into_rgba8();
+        if rgba.pixels().all(|p| p.0[3] == u8::MAX) {
+            Pixels::Rgb(DynamicImage::ImageRgba8(rgba).into_rgb8())
+        } else {
+            Pixels::Rgba(rgba)
+        }
+    } else {
+        Pixels::Rgb(image.into_rgb8())
+    };
+    Ok(Decoded {
+        image: pixels,
+        orientation,
+    })
+}
+
+fn map_image_error(error: image::ImageError) -> ImagingError {
+    match error {
+        image::ImageError::Limits(_) => ImagingError::DecoderLimit,
+        _ => ImagingError::Corrupt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jpeg_scale_is_the_smallest_that_still_covers_the_target() {
+        assert_eq!(jpeg_scale_numerator(4000, 3000, 300), 1);
+        assert_eq!(jpeg_scale_numerator(1000, 800, 300), 3);
+        assert_eq!(jpeg_scale_numerator(200, 100, 300), 8);
+    }
+
+    #[test]
+    fn cmyk_conversion_handles_both_conventions() {
+        assert_eq!(cmyk_to_rgb([255, 0, 0, 255], true), [255, 0, 0]);
+        assert_eq!(cmyk_to_rgb([0, 255, 255, 0], false), [255, 0, 0]);
+    }
+}
