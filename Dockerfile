@@ -8,6 +8,8 @@ WORKDIR /src
 # and SQLite are built from source by cargo.)
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
+# The manifest names the benchmark targets' files (built only on request).
+COPY bench/*.rs bench/
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src target/release/portrait* target/release/deps/portrait* target/release/deps/libportrait*
