@@ -1,3 +1,5 @@
+//! `Bio`: a profile's free text, trimmed, bounded, without NUL. Pure.
+
 pub const MAX_BIO_CHARS: usize = 500;
 
 /// A profile's free text, at most 500 characters after trimming (DRF's

@@ -1,3 +1,7 @@
+//! `Email`: a syntactically valid, bounded address with Django's
+//! `normalize_email` applied, and the normalised form uniqueness compares.
+//! Pure: it never looks the domain up.
+
 use std::fmt;
 
 pub const MAX_EMAIL_CHARS: usize = 254;

@@ -1,3 +1,6 @@
+//! `Password`: Django's default password validators as the contract states
+//! them. The raw text is never shown by `Debug` and never logged. Pure.
+
 use std::fmt;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;

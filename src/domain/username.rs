@@ -1,3 +1,6 @@
+//! `Username`: Django's username rules (letters, digits and `@.+-_`, at
+//! most 150) and the normalised form uniqueness and sign-in compare. Pure.
+
 use std::fmt;
 
 pub const MAX_USERNAME_CHARS: usize = 150;

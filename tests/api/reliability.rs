@@ -427,14 +427,7 @@ async fn a_request_queued_longer_than_the_database_timeout_is_a_503() {
         spawn_app_with_settings(&[("DATABASE_POOL_SIZE", "1"), ("DATABASE_TIMEOUT", "1")]).await,
     );
     // Another client of the database holds the write lock.
-    let url = portrait::settings::DatabaseUrl::parse(&app.database_url).unwrap();
-    let mut locker = portrait::db::establish(&url).unwrap();
-    let lock = if url.is_postgres() {
-        "BEGIN; LOCK TABLE users IN EXCLUSIVE MODE;"
-    } else {
-        "BEGIN IMMEDIATE;"
-    };
-    locker.batch_execute(lock).unwrap();
+    let mut locker = hold_write_lock(&app, "users");
 
     let registering = {
         let app = app.clone();
@@ -478,14 +471,7 @@ async fn a_request_queued_behind_an_upload_is_served_in_arrival_order() {
 
     // Another client of the database holds the write lock, so the upload's
     // transaction waits on it while holding the pool's only connection.
-    let url = portrait::settings::DatabaseUrl::parse(&app.database_url).unwrap();
-    let mut locker = portrait::db::establish(&url).unwrap();
-    let lock = if url.is_postgres() {
-        "BEGIN; LOCK TABLE profiles IN EXCLUSIVE MODE;"
-    } else {
-        "BEGIN IMMEDIATE;"
-    };
-    locker.batch_execute(lock).unwrap();
+    let mut locker = hold_write_lock(&app, "profiles");
 
     let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let send = |name: &'static str, request: reqwest::RequestBuilder| {
@@ -554,4 +540,20 @@ async fn wait_for_waiters(pool: &portrait::db::DbPool, count: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{count} requests never queued for the connection");
+}
+
+/// A connection of its own, outside the app's pool, in a transaction that
+/// keeps others from writing `table` (SQLite: from writing at all) until
+/// it runs `ROLLBACK;`.
+fn hold_write_lock(app: &TestApp, table: &str) -> portrait::db::AnyConnection {
+    use diesel::connection::SimpleConnection;
+    let url = portrait::settings::DatabaseUrl::parse(&app.database_url).unwrap();
+    let mut locker = portrait::db::establish(&url).unwrap();
+    let lock = if url.is_postgres() {
+        format!("BEGIN; LOCK TABLE {table} IN EXCLUSIVE MODE;")
+    } else {
+        "BEGIN IMMEDIATE;".to_owned()
+    };
+    locker.batch_execute(&lock).unwrap();
+    locker
 }
