@@ -15,6 +15,7 @@ use portrait::imaging::{process, ImageLimits};
 const LIMITS: ImageLimits = ImageLimits {
     max_pixels: 40_000_000,
     avatar_size: 300,
+    max_decode_bytes: 256 << 20,
 };
 
 /// A photo-like picture: smooth shapes plus noise.

@@ -78,12 +78,22 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     pub max_upload_bytes: usize,
     pub max_image_pixels: u64,
+    /// The most decoding one picture may allocate.
+    pub max_decode_bytes: u64,
+    /// The longest one picture's processing may take before a 422.
+    pub picture_timeout: Duration,
+    /// The longest a request body may take to arrive before a 408.
+    pub client_body_timeout: Duration,
     pub avatar_size: u32,
     pub cors_allowed_origins: Vec<String>,
     pub max_json_bytes: usize,
     pub max_password_length: usize,
     pub login_max_failures: u32,
+    /// Failed sign-ins one client may make across all accounts per window.
+    pub login_max_failures_per_client: u32,
     pub login_lockout: Duration,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Requests that may wait for argon2 beyond those hashing; more are
     /// refused at once with 503.
     pub password_hash_queue: usize,
@@ -161,10 +171,12 @@ impl Settings {
             }
         })?;
         let jwt_secret = match get("JWT_SECRET") {
-            Some(secret) if secret.len() < MIN_JWT_SECRET_LEN => {
+            Some(secret) if secret.trim().len() < MIN_JWT_SECRET_LEN => {
                 return Err(SettingError {
                     name: "JWT_SECRET",
-                    reason: format!("must be at least {MIN_JWT_SECRET_LEN} bytes long"),
+                    reason: format!(
+                        "must be at least {MIN_JWT_SECRET_LEN} bytes long, not counting white space"
+                    ),
                 })
             }
             other => other,
@@ -203,6 +215,14 @@ impl Settings {
             )?),
             max_upload_bytes: reader.number("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1, 1 << 32)?,
             max_image_pixels: reader.number("MAX_IMAGE_PIXELS", 40_000_000, 1, 1 << 32)?,
+            max_decode_bytes: reader.number("MAX_DECODE_BYTES", 256 << 20, 1 << 20, 1 << 40)?,
+            picture_timeout: Duration::from_secs(reader.number("PICTURE_TIMEOUT", 5, 1, 3600)?),
+            client_body_timeout: Duration::from_secs(reader.number(
+                "CLIENT_BODY_TIMEOUT",
+                30,
+                1,
+                3600,
+            )?),
             avatar_size: reader.number("AVATAR_SIZE", 300, 16, 4096)?,
             cors_allowed_origins,
             max_json_bytes: reader.number("MAX_JSON_BYTES", 64 * 1024, 256, 1 << 24)?,
@@ -213,6 +233,13 @@ impl Settings {
                 65536,
             )?,
             login_max_failures: reader.number("LOGIN_MAX_FAILURES", 5, 1, 1_000_000)?,
+            login_max_failures_per_client: reader.number(
+                "LOGIN_MAX_FAILURES_PER_CLIENT",
+                100,
+                1,
+                1_000_000,
+            )?,
+            trusted_proxies: reader.parse("TRUSTED_PROXIES", "", parse_networks)?,
             login_lockout: Duration::from_secs(reader.number(
                 "LOGIN_LOCKOUT_SECONDS",
                 15 * 60,
@@ -254,6 +281,19 @@ pub fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
+}
+
+/// Comma-separated addresses or CIDR ranges (`10.0.0.0/8`, `::1`).
+fn parse_networks(raw: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{part:?} is not an address or a CIDR range"))
+        })
+        .collect()
 }
 
 struct Reader<'a> {

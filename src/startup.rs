@@ -89,6 +89,7 @@ pub fn build_context(
     Ok(AppContext {
         throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
+            settings.login_max_failures_per_client,
             settings.login_lockout,
         )),
         hash_queue: Arc::new(HashQueue::new(cores(), settings.password_hash_queue)),

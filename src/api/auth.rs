@@ -1,11 +1,10 @@
 //! /auth handlers: token and refresh. Rules (throttling, one answer for
 //! every bad credential) live in `services::auth`.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{Fields, JsonObject};
+use crate::api::client::client_ip;
 use crate::api::dto::TokenBody;
 use crate::api::error::{ApiError, Problem};
 use crate::api::{blocking, hashing};
@@ -17,7 +16,7 @@ use crate::services::auth;
     post, path = "/auth/token", tag = "auth",
     request_body = crate::api::dto::TokenRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenBody),
+        (status = 200, description = "Signed in", body = TokenBody, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username or password, or inactive user", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
@@ -38,15 +37,12 @@ pub async fn token(
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::internal());
     };
-    let client = req
-        .peer_addr()
-        .map(|addr| addr.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let client = client_ip(&req, &ctx.settings.trusted_proxies);
     let pair = hashing(&ctx, move |ctx| {
         auth::login(ctx, client, &username, &password)
     })
     .await??;
-    Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
+    Ok(tokens(pair))
 }
 
 /// Trade a refresh token for a new pair.
@@ -54,7 +50,7 @@ pub async fn token(
     post, path = "/auth/refresh", tag = "auth",
     request_body = crate::api::dto::RefreshRequest,
     responses(
-        (status = 200, description = "A new pair", body = TokenBody),
+        (status = 200, description = "A new pair", body = TokenBody, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not a valid refresh token", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
@@ -72,5 +68,12 @@ pub async fn refresh(
         return Err(ApiError::internal());
     };
     let pair = blocking(&ctx, move |ctx| auth::refresh(ctx, &token)).await??;
-    Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
+    Ok(tokens(pair))
+}
+
+/// Tokens are never to be stored by a cache along the way.
+fn tokens(pair: crate::auth::jwt::TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(TokenBody::from(pair))
 }

@@ -2,6 +2,7 @@
 //! or not a JSON object, is 400; a well-formed object whose fields are
 //! wrong is 422 with every field's messages at once (as DRF reports them).
 //! Only `application/json` (or `…+json`) is read; anything else is 415.
+//! A body still arriving after CLIENT_BODY_TIMEOUT is cut off with 408.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +24,7 @@ impl FromRequest for JsonObject {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = is_json_content_type(req);
         let body = web::Bytes::from_request(req, payload);
+        let time_limit = body_time_limit(req);
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::new(
@@ -30,14 +32,17 @@ impl FromRequest for JsonObject {
                     "Send the body as application/json.",
                 ));
             }
-            let bytes = body.await.map_err(|error| {
-                let status = error.as_response_error().status_code();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(status, "The request body is too large.")
-                } else {
-                    ApiError::bad_request("The request body could not be read.")
-                }
-            })?;
+            let bytes = tokio::time::timeout(time_limit, body)
+                .await
+                .map_err(|_| body_too_slow())?
+                .map_err(|error| {
+                    let status = error.as_response_error().status_code();
+                    if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::new(status, "The request body is too large.")
+                    } else {
+                        ApiError::bad_request("The request body could not be read.")
+                    }
+                })?;
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => Ok(JsonObject(map)),
                 Ok(_) => Err(ApiError::bad_request(
@@ -47,6 +52,22 @@ impl FromRequest for JsonObject {
             }
         })
     }
+}
+
+/// How long a request body may take to arrive (CLIENT_BODY_TIMEOUT).
+pub fn body_time_limit(req: &HttpRequest) -> std::time::Duration {
+    req.app_data::<web::Data<crate::context::AppContext>>()
+        .map_or(std::time::Duration::from_secs(30), |ctx| {
+            ctx.settings.client_body_timeout
+        })
+}
+
+/// The answer to a body that arrives too slowly; the connection is closed.
+pub fn body_too_slow() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "The request body arrived too slowly.",
+    )
 }
 
 fn is_json_content_type(req: &HttpRequest) -> bool {

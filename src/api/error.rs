@@ -192,6 +192,12 @@ impl ResponseError for ApiError {
                 headers.insert(header::RETRY_AFTER, value);
             }
         }
+        if self.problem.status == StatusCode::REQUEST_TIMEOUT.as_u16() {
+            // The rest of a slow body is not waited for: the connection ends.
+            response
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
         response
     }
 }

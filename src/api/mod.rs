@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod docs;
 pub mod dto;
 pub mod error;
@@ -40,21 +41,24 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Runs picture processing (decode, resize, encode: CPU only, no database,
 /// no files) on the blocking pool once one of the CPU permits (one per
-/// core) is free; the permit is given back as soon as it ends.
+/// core) is free; the permit is given back as soon as it ends, or when
+/// `time_limit` passes first (then `None`: the client gets its answer and
+/// the slot goes to the next upload, while the thread finishes a decode
+/// that the scan and memory limits keep bounded).
 pub async fn cpu_bound<T: Send + 'static>(
     ctx: &web::Data<AppContext>,
+    time_limit: Duration,
     work: impl FnOnce(&AppContext) -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let permit = Arc::clone(&ctx.cpu_permits)
+) -> Result<Option<T>, ApiError> {
+    let _permit = Arc::clone(&ctx.cpu_permits)
         .acquire_owned()
         .await
         .map_err(|_| ApiError::internal())?;
     let ctx = ctx.clone();
-    Ok(web::block(move || {
-        let _permit = permit;
-        work(&ctx)
-    })
-    .await?)
+    match tokio::time::timeout(time_limit, web::block(move || work(&ctx))).await {
+        Ok(done) => Ok(Some(done?)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// How long a client refused by a full queue is told to wait.

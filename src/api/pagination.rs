@@ -1,13 +1,16 @@
 //! Limit/offset pagination in Django REST framework's shape: a `limit` over
 //! the maximum is capped (as DRF's `max_limit`), absolute `next`/`previous`
-//! links keep the request's other query parameters. Unlike DRF, a `limit`
+//! links keep the request's other query parameters and are built from
+//! `client::origin` (forwarded headers only from TRUSTED_PROXIES). Unlike DRF, a `limit`
 //! or `offset` that is not a whole number in range is a 400, as the OpenAPI
 //! document declares, rather than silently replaced.
 
 use actix_web::HttpRequest;
 use url::form_urlencoded;
 
+use crate::api::client;
 use crate::api::error::ApiError;
+use crate::context::AppContext;
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -65,7 +68,6 @@ impl PageRequest {
     }
 
     fn url(&self, req: &HttpRequest, offset: Option<i64>) -> String {
-        let info = req.connection_info();
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (key, value) in &self.params {
             if key != "limit" && key != "offset" {
@@ -76,10 +78,13 @@ impl PageRequest {
         if let Some(offset) = offset {
             query.append_pair("offset", &offset.to_string());
         }
+        let trusted = req
+            .app_data::<actix_web::web::Data<AppContext>>()
+            .map(|ctx| ctx.settings.trusted_proxies.clone())
+            .unwrap_or_default();
         format!(
-            "{}://{}{}?{}",
-            info.scheme(),
-            info.host(),
+            "{}{}?{}",
+            client::origin(req, &trusted),
             req.path(),
             query.finish()
         )

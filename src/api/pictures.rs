@@ -15,6 +15,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
+use crate::api::body::{body_time_limit, body_too_slow};
 use crate::api::dto::ProfileBody;
 use crate::api::error::{ApiError, FieldErrors, Problem};
 use crate::api::extract::AuthUser;
@@ -43,7 +44,7 @@ pub struct PictureUpload {
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or not an accepted image type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No image part, truncated or corrupt image, or too many pixels", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; or too complex (scans, decoder memory, PICTURE_TIMEOUT)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -53,8 +54,21 @@ pub async fn upload(
     AuthUser(user): AuthUser,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = read_image_part(&req, payload, ctx.settings.max_upload_bytes).await?;
-    let picture = cpu_bound(&ctx, move |ctx| pictures::process(ctx, &upload)).await??;
+    let upload = tokio::time::timeout(
+        body_time_limit(&req),
+        read_image_part(&req, payload, ctx.settings.max_upload_bytes),
+    )
+    .await
+    .map_err(|_| body_too_slow())??;
+    let time_limit = ctx.settings.picture_timeout;
+    let picture = cpu_bound(&ctx, time_limit, move |ctx| pictures::process(ctx, &upload))
+        .await?
+        .ok_or_else(|| {
+            image_field_error(&format!(
+                "The image is too complex: it could not be processed within {} s.",
+                time_limit.as_secs()
+            ))
+        })??;
     let (user, profile) =
         blocking(&ctx, move |ctx| pictures::replace(ctx, &user, picture)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
@@ -71,7 +85,7 @@ pub async fn upload(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or not an accepted image type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No image part, truncated or corrupt image, or too many pixels", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; or too complex (scans, decoder memory, PICTURE_TIMEOUT)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{path_id, Fields, JsonObject};
+use crate::api::client::client_ip;
 use crate::api::dto::{UserBody, UserPage};
 use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{AuthUser, MaybeAuthUser};
@@ -153,6 +154,7 @@ pub async fn get(
 )]
 pub async fn update(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     id: web::Path<String>,
     AuthUser(actor): AuthUser,
     body: JsonObject,
@@ -169,6 +171,7 @@ pub async fn update(
         password: fields.optional_string("password"),
         current_password: fields.optional_string("current_password"),
         is_staff: fields.optional_bool("is_staff"),
+        client: client_ip(&req, &ctx.settings.trusted_proxies),
     };
     fields.finish()?;
     let viewer = actor.clone();

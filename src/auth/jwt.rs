@@ -64,6 +64,8 @@ impl JwtKeys {
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = 0;
         validation.validate_exp = true;
+        // A token that says it is not valid yet is not valid yet.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(&secret_bytes),
@@ -150,6 +152,39 @@ mod tests {
         assert!(keys
             .verify(&pair.refresh_token, TokenKind::Refresh)
             .is_some());
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        #[derive(Serialize)]
+        struct Early<'a> {
+            sub: &'a str,
+            exp: u64,
+            nbf: u64,
+            iat: u64,
+            typ: TokenKind,
+            ver: i64,
+        }
+        let now = unix_now();
+        let early = |nbf| {
+            encode(
+                &Header::new(Algorithm::HS256),
+                &Early {
+                    sub: "7",
+                    exp: now + 600,
+                    nbf,
+                    iat: now,
+                    typ: TokenKind::Access,
+                    ver: 0,
+                },
+                &EncodingKey::from_secret(b"a-test-secret-that-is-long-enough-0123"),
+            )
+            .unwrap()
+        };
+        assert!(keys()
+            .verify(&early(now + 300), TokenKind::Access)
+            .is_none());
+        assert!(keys().verify(&early(now - 1), TokenKind::Access).is_some());
     }
 
     #[test]

@@ -1,77 +1,204 @@
-//! The failed-login throttle: after LOGIN_MAX_FAILURES failures for one
-//! (client address, username) within LOGIN_LOCKOUT_SECONDS, further
-//! attempts get 429 until the window ends. In memory, per process: a
-//! restart forgives. The map is pruned so it cannot grow without bound.
+//! The failed sign-in throttle. Failures count per (client, account) and
+//! per client across all accounts, each within LOGIN_LOCKOUT_SECONDS: past
+//! LOGIN_MAX_FAILURES for one account, or LOGIN_MAX_FAILURES_PER_CLIENT in
+//! all, further attempts get 429 until the window ends. An IPv6 client
+//! counts per /64 (one host owns a whole /64). An attempt is counted the
+//! moment it is let through ([`LoginThrottle::begin`]), under one lock,
+//! so concurrent wrong guesses cannot all pass a check made before any of
+//! them is recorded; a success takes its count back.
+//!
+//! Memory is bounded whatever is sent: accounts are keyed by a 64-bit hash
+//! of the normalised username (never the text), expired entries are pruned
+//! and, at the cap, the oldest entry goes. In memory, per process: a
+//! restart forgives. No HTTP here: the caller says who the client is.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Pruning starts when the map holds this many keys.
-const PRUNE_AT: usize = 10_000;
+/// Entries (of both kinds) kept at most: about 64 bytes each.
+const MAX_ENTRIES: usize = 100_000;
 
-struct Failures {
+/// Who the throttle counts: an IPv4 address, or an IPv6 /64.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ClientKey(IpAddr);
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(IpAddr::V4(v4)),
+                None => {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    Self(IpAddr::V6(Ipv6Addr::from(prefix)))
+                }
+            },
+            v4 => Self(v4),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Window {
     count: u32,
-    window_start: Instant,
+    started: Instant,
+}
+
+impl Window {
+    fn current(&mut self, now: Instant, length: Duration) -> &mut Self {
+        if now.duration_since(self.started) >= length {
+            *self = Window {
+                count: 0,
+                started: now,
+            };
+        }
+        self
+    }
+
+    fn retry_after(&self, now: Instant, length: Duration) -> Duration {
+        length.saturating_sub(now.duration_since(self.started))
+    }
+}
+
+struct State {
+    accounts: HashMap<(ClientKey, u64), Window>,
+    clients: HashMap<ClientKey, Window>,
 }
 
 pub struct LoginThrottle {
-    max_failures: u32,
+    per_account: u32,
+    per_client: u32,
     window: Duration,
-    failures: Mutex<HashMap<(IpAddr, String), Failures>>,
+    hasher: RandomState,
+    state: Mutex<State>,
+}
+
+/// An attempt let through and already counted as a failure; call
+/// [`Attempt::succeeded`] when the credentials were right.
+#[must_use]
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    client: ClientKey,
+    account: u64,
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: u32, window: Duration) -> Self {
+    pub fn new(per_account: u32, per_client: u32, window: Duration) -> Self {
         Self {
-            max_failures,
+            per_account,
+            per_client,
             window,
-            failures: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
+            state: Mutex::new(State {
+                accounts: HashMap::new(),
+                clients: HashMap::new(),
+            }),
         }
     }
 
-    /// `Err(retry_after)` while the key is locked out.
-    pub fn check(&self, client: IpAddr, username: &str) -> Result<(), Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(&(client, username.to_owned())) {
-            Some(entry) if entry.count >= self.max_failures => {
-                let elapsed = entry.window_start.elapsed();
-                if elapsed < self.window {
-                    Err(self.window - elapsed)
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Ok(()),
-        }
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn record_failure(&self, client: IpAddr, username: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= PRUNE_AT {
-            let window = self.window;
-            failures.retain(|_, entry| entry.window_start.elapsed() < window);
-        }
+    fn account_key(&self, username: &str) -> u64 {
+        self.hasher.hash_one(username)
+    }
+
+    /// Lets an attempt for `username` from `client` through, counting it
+    /// now; `Err(retry_after)` while either limit is reached.
+    pub fn begin(&self, client: IpAddr, username: &str) -> Result<Attempt<'_>, Duration> {
+        let client = ClientKey::from(client);
+        let account = self.account_key(username);
         let now = Instant::now();
-        let entry = failures
-            .entry((client, username.to_owned()))
-            .or_insert(Failures {
-                count: 0,
-                window_start: now,
-            });
-        if now.duration_since(entry.window_start) >= self.window {
-            *entry = Failures {
-                count: 0,
-                window_start: now,
-            };
+        let mut state = self.lock();
+        make_room(&mut state, now, self.window);
+        let fresh = Window {
+            count: 0,
+            started: now,
+        };
+        let by_client = *state
+            .clients
+            .entry(client)
+            .or_insert(fresh)
+            .current(now, self.window);
+        let by_account = *state
+            .accounts
+            .entry((client, account))
+            .or_insert(fresh)
+            .current(now, self.window);
+        if by_client.count >= self.per_client {
+            return Err(by_client.retry_after(now, self.window));
         }
-        entry.count += 1;
+        if by_account.count >= self.per_account {
+            return Err(by_account.retry_after(now, self.window));
+        }
+        if let Some(window) = state.clients.get_mut(&client) {
+            window.count += 1;
+        }
+        if let Some(window) = state.accounts.get_mut(&(client, account)) {
+            window.count += 1;
+        }
+        Ok(Attempt {
+            throttle: self,
+            client,
+            account,
+        })
     }
 
-    pub fn reset(&self, client: IpAddr, username: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.remove(&(client, username.to_owned()));
+    /// Counts a failure that did not go through `begin` (a wrong
+    /// `current_password`).
+    pub fn record_failure(&self, client: IpAddr, username: &str) {
+        if let Ok(attempt) = self.begin(client, username) {
+            drop(attempt);
+        }
+    }
+
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        let state = self.lock();
+        state.accounts.len() + state.clients.len()
+    }
+}
+
+impl Attempt<'_> {
+    /// The credentials were right: this client's count for this account is
+    /// cleared, and this attempt no longer counts against the client.
+    pub fn succeeded(self) {
+        let mut state = self.throttle.lock();
+        state.accounts.remove(&(self.client, self.account));
+        if let Some(window) = state.clients.get_mut(&self.client) {
+            window.count = window.count.saturating_sub(1);
+        }
+    }
+}
+
+/// Drops expired entries once the cap is near, then the oldest ones while
+/// still at the cap, so the maps never hold more than MAX_ENTRIES in all.
+fn make_room(state: &mut State, now: Instant, window: Duration) {
+    if state.accounts.len() + state.clients.len() + 2 <= MAX_ENTRIES {
+        return;
+    }
+    let live = |w: &mut Window| now.duration_since(w.started) < window;
+    state.accounts.retain(|_, w| live(w));
+    state.clients.retain(|_, w| live(w));
+    while state.accounts.len() + state.clients.len() + 2 > MAX_ENTRIES {
+        let oldest_account = state.accounts.iter().min_by_key(|(_, w)| w.started);
+        let oldest_client = state.clients.iter().min_by_key(|(_, w)| w.started);
+        match (oldest_account, oldest_client) {
+            (Some((&key, a)), Some((_, c))) if a.started <= c.started => {
+                state.accounts.remove(&key);
+            }
+            (_, Some((&key, _))) => {
+                state.clients.remove(&key);
+            }
+            (Some((&key, _)), None) => {
+                state.accounts.remove(&key);
+            }
+            (None, None) => break,
+        }
     }
 }
 
@@ -79,19 +206,77 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     #[test]
-    fn locks_after_max_failures_per_client_and_username() {
-        let throttle = LoginThrottle::new(3, Duration::from_secs(60));
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    fn locks_after_max_failures_per_client_and_account() {
+        let throttle = LoginThrottle::new(3, 100, Duration::from_secs(60));
         for _ in 0..3 {
-            assert!(throttle.check(ip, "alice").is_ok());
-            throttle.record_failure(ip, "alice");
+            drop(throttle.begin(ip("127.0.0.1"), "alice").unwrap());
         }
-        let retry = throttle.check(ip, "alice").unwrap_err();
+        let retry = throttle.begin(ip("127.0.0.1"), "alice").err().unwrap();
         assert!(retry <= Duration::from_secs(60) && retry > Duration::from_secs(50));
-        assert!(throttle.check(ip, "bob").is_ok());
-        assert!(throttle.check("10.0.0.1".parse().unwrap(), "alice").is_ok());
-        throttle.reset(ip, "alice");
-        assert!(throttle.check(ip, "alice").is_ok());
+        assert!(throttle.begin(ip("127.0.0.1"), "bob").is_ok());
+        assert!(throttle.begin(ip("10.0.0.1"), "alice").is_ok());
+    }
+
+    #[test]
+    fn a_success_clears_that_account_and_does_not_count_against_the_client() {
+        let throttle = LoginThrottle::new(3, 3, Duration::from_secs(60));
+        drop(throttle.begin(ip("127.0.0.1"), "alice").unwrap());
+        drop(throttle.begin(ip("127.0.0.1"), "alice").unwrap());
+        throttle
+            .begin(ip("127.0.0.1"), "alice")
+            .unwrap()
+            .succeeded();
+        // Two failures still count against the client: one more is allowed.
+        throttle
+            .begin(ip("127.0.0.1"), "alice")
+            .unwrap()
+            .succeeded();
+        drop(throttle.begin(ip("127.0.0.1"), "bob").unwrap());
+        assert!(throttle.begin(ip("127.0.0.1"), "carol").is_err());
+    }
+
+    #[test]
+    fn one_client_is_limited_across_accounts_and_an_ipv6_client_per_64() {
+        let throttle = LoginThrottle::new(5, 10, Duration::from_secs(60));
+        for i in 0..10 {
+            let address = ip(&format!("2001:db8:1:2::{i:x}"));
+            drop(throttle.begin(address, &format!("user{i}")).unwrap());
+        }
+        assert!(throttle
+            .begin(ip("2001:db8:1:2:ffff::1"), "another")
+            .is_err());
+        assert!(throttle.begin(ip("2001:db8:1:3::1"), "another").is_ok());
+    }
+
+    #[test]
+    fn concurrent_wrong_guesses_never_pass_the_limit() {
+        let throttle = std::sync::Arc::new(LoginThrottle::new(5, 100, Duration::from_secs(60)));
+        let passed: usize = (0..40)
+            .map(|_| {
+                let throttle = throttle.clone();
+                std::thread::spawn(move || throttle.begin(ip("127.0.0.1"), "alice").is_ok())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| usize::from(t.join().unwrap()))
+            .sum();
+        assert_eq!(passed, 5);
+    }
+
+    #[test]
+    fn memory_stays_bounded_whatever_is_sent() {
+        let throttle = LoginThrottle::new(5, u32::MAX, Duration::from_secs(60));
+        // Keys are hashes: a username's length costs nothing kept.
+        let long = "x".repeat(1_000);
+        for i in 0..(MAX_ENTRIES + 500) {
+            let client = IpAddr::from((i as u32).to_be_bytes());
+            drop(throttle.begin(client, &format!("{long}{i}")));
+        }
+        assert!(throttle.entries() <= MAX_ENTRIES);
     }
 }

@@ -63,6 +63,13 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
     if !jpeg_is_complete(bytes) {
         return Err(ImagingError::Corrupt);
     }
+    let (scans, progressive) = jpeg_scans(bytes);
+    if scans > MAX_JPEG_SCANS {
+        return Err(ImagingError::TooManyScans {
+            scans,
+            max: MAX_JPEG_SCANS,
+        });
+    }
     let corrupt = |_| ImagingError::Corrupt;
     let mut decompress = Decompress::with_markers(&[Marker::APP(1), Marker::APP(14)])
         .from_mem(bytes)
@@ -70,6 +77,8 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
     let (width, height) = decompress.size();
     check_pixels(width as u64, height as u64, limits)?;
     let (width, height) = (width as u32, height as u32);
+    let numerator = jpeg_scale_numerator(width, height, limits.avatar_size);
+    check_memory(jpeg_memory(width, height, numerator, progressive), limits)?;
 
     let mut orientation = Orientation::NoTransforms;
     let mut adobe = false;
@@ -83,7 +92,7 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
         }
     }
 
-    decompress.scale(jpeg_scale_numerator(width, height, limits.avatar_size));
+    decompress.scale(numerator);
     let is_cmyk = matches!(
         decompress.color_space(),
         ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
@@ -159,10 +168,21 @@ fn decode_with_image_crate(
     check_pixels(u64::from(width), u64::from(height), limits)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
 
+    // The decoder's own buffer, plus the 8-bit copy made of anything else.
+    let eight_bit = matches!(
+        decoder.color_type(),
+        image::ColorType::Rgb8 | image::ColorType::Rgba8
+    );
+    let conversion = if eight_bit {
+        0
+    } else {
+        u64::from(width) * u64::from(height) * 4
+    };
+    check_memory(decoder.total_bytes().saturating_add(conversion), limits)?;
     // `into_decoder` does not apply max_alloc by itself: reserve what the
     // decoder says it needs, then hand it the rest.
     let mut decoder_limits = image::Limits::no_limits();
-    decoder_limits.max_alloc = Some(limits.max_alloc());
+    decoder_limits.max_alloc = Some(limits.max_decode_bytes);
     decoder_limits
         .reserve(decoder.total_bytes())
         .map_err(map_image_error)?;
@@ -187,11 +207,58 @@ fn decode_with_image_crate(
     })
 }
 
-fn map_image_error(error: image::ImageError) -> ImagingError {
-    match error {
-        image::ImageError::Limits(_) => ImagingError::DecoderLimit,
-        _ => ImagingError::Corrupt,
+/// Memory was checked against the header before decoding: a limit hit
+/// while decoding (a GIF frame larger than its canvas, say) means the file
+/// does not match its own header.
+fn map_image_error(_: image::ImageError) -> ImagingError {
+    ImagingError::Corrupt
+}
+
+/// More scans than this is no photo: a progressive JPEG has about ten,
+/// and each scan is a pass over every block of the picture (thousands of
+/// empty ones took a core for tens of seconds).
+const MAX_JPEG_SCANS: usize = 100;
+
+fn check_memory(needed: u64, limits: &ImageLimits) -> Result<(), ImagingError> {
+    if needed > limits.max_decode_bytes {
+        return Err(ImagingError::TooMuchMemory {
+            needed,
+            max: limits.max_decode_bytes,
+        });
     }
+    Ok(())
+}
+
+/// How many scans a JPEG has, and whether it is progressive, from its
+/// markers: entropy-coded data never holds an FF byte followed by a marker
+/// code, so every FF DA is a start of scan (an EXIF thumbnail's count too,
+/// which errs on the safe side).
+fn jpeg_scans(bytes: &[u8]) -> (usize, bool) {
+    let mut scans = 0;
+    let mut progressive = false;
+    for pair in bytes.windows(2) {
+        match pair {
+            [0xFF, 0xDA] => scans += 1,
+            [0xFF, 0xC2 | 0xC6 | 0xCA | 0xCE] => progressive = true,
+            _ => {}
+        }
+    }
+    (scans, progressive)
+}
+
+/// What libjpeg allocates for a `width`×`height` JPEG decoded at
+/// `numerator`/8: the output (4 bytes a pixel at most, CMYK), and for a
+/// progressive file the whole picture's DCT coefficients (2 bytes each, 3
+/// components at full resolution at most).
+fn jpeg_memory(width: u32, height: u32, numerator: u8, progressive: bool) -> u64 {
+    let scaled = |side: u32| (u64::from(side) * u64::from(numerator)).div_ceil(8);
+    let output = scaled(width) * scaled(height) * 4;
+    let coefficients = if progressive {
+        u64::from(width).next_multiple_of(8) * u64::from(height).next_multiple_of(8) * 3 * 2
+    } else {
+        0
+    };
+    output + coefficients
 }
 
 #[cfg(test)]
@@ -203,6 +270,35 @@ mod tests {
         assert_eq!(jpeg_scale_numerator(4000, 3000, 300), 1);
         assert_eq!(jpeg_scale_numerator(1000, 800, 300), 3);
         assert_eq!(jpeg_scale_numerator(200, 100, 300), 8);
+    }
+
+    #[test]
+    fn scans_and_progressive_mode_are_read_from_the_markers() {
+        let mut bomb = vec![0xFF, 0xD8, 0xFF, 0xC2, 0, 0];
+        for _ in 0..500 {
+            bomb.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        }
+        bomb.extend_from_slice(&[0xFF, 0xD9]);
+        assert_eq!(jpeg_scans(&bomb), (500, true));
+        let limits = ImageLimits {
+            max_pixels: 40_000_000,
+            avatar_size: 300,
+            max_decode_bytes: 256 << 20,
+        };
+        // The scans are refused before libjpeg reads the header.
+        assert!(matches!(
+            decode_jpeg(&bomb, &limits),
+            Err(ImagingError::TooManyScans { scans: 500, .. })
+        ));
+    }
+
+    #[test]
+    fn progressive_files_need_their_coefficients_in_memory() {
+        assert_eq!(jpeg_memory(800, 600, 8, false), 800 * 600 * 4);
+        assert_eq!(
+            jpeg_memory(6000, 6000, 1, true),
+            750 * 750 * 4 + 6000 * 6000 * 6
+        );
     }
 
     #[test]

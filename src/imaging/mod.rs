@@ -30,14 +30,9 @@ pub struct ImageLimits {
     pub max_pixels: u64,
     /// Stored pictures fit within this square.
     pub avatar_size: u32,
-}
-
-impl ImageLimits {
-    /// The most a decoder may allocate: an RGBA picture of 16 bits per
-    /// channel at the pixel limit.
-    fn max_alloc(&self) -> u64 {
-        self.max_pixels.saturating_mul(8)
-    }
+    /// The most decoding may allocate (the decoder's own buffers and the
+    /// conversion to 8 bits), checked from the header before decoding.
+    pub max_decode_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,8 +73,10 @@ pub enum ImagingError {
     TooManyPixels { width: u64, height: u64, max: u64 },
     #[error("the image is truncated or corrupt")]
     Corrupt,
-    #[error("decoding the image would need more memory than is allowed")]
-    DecoderLimit,
+    #[error("the image is too complex: decoding it would need {needed} bytes of memory; at most {max} are allowed")]
+    TooMuchMemory { needed: u64, max: u64 },
+    #[error("the image is too complex: it has {scans} scans; at most {max} are accepted")]
+    TooManyScans { scans: usize, max: usize },
 }
 
 /// Decoded pixels, 8 bits per channel.
@@ -116,6 +113,7 @@ mod tests {
     const LIMITS: ImageLimits = ImageLimits {
         max_pixels: 40_000_000,
         avatar_size: 300,
+        max_decode_bytes: 256 << 20,
     };
 
     #[test]
@@ -151,6 +149,7 @@ mod fuzz {
     const LIMITS: ImageLimits = ImageLimits {
         max_pixels: 4_000_000,
         avatar_size: 64,
+        max_decode_bytes: 64 << 20,
     };
 
     fn seeds() -> Vec<Vec<u8>> {

@@ -1,8 +1,9 @@
 //! Signing in, refreshing and recognising tokens. The rules: one answer for
 //! a wrong username and a wrong password (and the same time, via a dummy
 //! hash); inactive users cannot sign in; repeated failures from one client
-//! for one username are throttled; a token is only good while the user's
-//! password generation (`token_version`) is the one it was issued for.
+//! (for one username, and in all) are throttled, counted atomically; a
+//! token is only good while the user's password generation
+//! (`token_version`) is the one it was issued for.
 
 use std::net::IpAddr;
 
@@ -12,7 +13,7 @@ use crate::auth::jwt::{TokenKind, TokenPair};
 use crate::context::AppContext;
 use crate::db::schema::users;
 use crate::db::transaction::atomic;
-use crate::domain::normalize_username as normalize;
+use crate::domain::{normalize_username as normalize, MAX_USERNAME_CHARS};
 use crate::error::ServiceError;
 use crate::models::User;
 use crate::services::connection;
@@ -28,16 +29,25 @@ pub fn login(
     password: &str,
 ) -> Result<TokenPair, ServiceError> {
     let throttle_key = normalize(username.trim());
-    ctx.throttle
-        .check(client, &throttle_key)
+    let attempt = ctx
+        .throttle
+        .begin(client, &throttle_key)
         .map_err(|retry_after| ServiceError::Throttled { retry_after })?;
 
-    // The connection goes back to the pool while argon2 runs (~15 ms).
-    let found: Option<User> = users::table
-        .filter(users::username_normalized.eq(&throttle_key))
-        .select(User::as_select())
-        .first(&mut *connection(ctx)?)
-        .optional()?;
+    // A name no user can have is not looked up (PostgreSQL refuses a NUL
+    // in text); it still costs a dummy hash, as an unknown name does.
+    let could_exist =
+        !throttle_key.contains('\0') && throttle_key.chars().count() <= 2 * MAX_USERNAME_CHARS;
+    let found: Option<User> = if could_exist {
+        // The connection goes back to the pool while argon2 runs (~15 ms).
+        users::table
+            .filter(users::username_normalized.eq(&throttle_key))
+            .select(User::as_select())
+            .first(&mut *connection(ctx)?)
+            .optional()?
+    } else {
+        None
+    };
 
     let verified = match &found {
         Some(user) => ctx.passwords.verify(password, &user.password_hash),
@@ -47,14 +57,17 @@ pub fn login(
         }
     };
     let user = match found {
-        Some(user) if verified && user.is_active => user,
-        Some(_) if verified => return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS)),
-        _ => {
-            ctx.throttle.record_failure(client, &throttle_key);
-            return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
+        Some(user) if verified => {
+            // Right credentials: not a guess, whatever the answer.
+            attempt.succeeded();
+            if !user.is_active {
+                return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
+            }
+            user
         }
+        // The attempt stays counted as a failure.
+        _ => return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS)),
     };
-    ctx.throttle.reset(client, &throttle_key);
 
     atomic(&mut *connection(ctx)?, |work| -> Result<_, ServiceError> {
         diesel::update(users::table.find(user.id))

@@ -42,6 +42,7 @@ pub fn process(ctx: &AppContext, upload: &[u8]) -> Result<Picture, ServiceError>
     let limits = ImageLimits {
         max_pixels: ctx.settings.max_image_pixels,
         avatar_size: ctx.settings.avatar_size,
+        max_decode_bytes: ctx.settings.max_decode_bytes,
     };
     imaging::process(upload, &limits).map_err(picture_error)
 }

@@ -11,7 +11,7 @@ use crate::domain::Bio;
 use crate::error::ServiceError;
 use crate::models::{User, UserWithProfile};
 use crate::services::connection;
-use crate::services::users::find;
+use crate::services::users::{find, may_manage};
 
 pub fn get(ctx: &AppContext, user_id: i64) -> Result<UserWithProfile, ServiceError> {
     find(&mut *connection(ctx)?, user_id).map_err(as_missing_profile)
@@ -24,7 +24,8 @@ fn as_missing_profile(error: ServiceError) -> ServiceError {
     }
 }
 
-/// Changes what was given (only the bio, for now); self or staff only.
+/// Changes what was given (only the bio, for now); whoever may manage the
+/// user (`users::may_manage`).
 pub fn update(
     ctx: &AppContext,
     actor: &User,
@@ -33,10 +34,12 @@ pub fn update(
 ) -> Result<UserWithProfile, ServiceError> {
     let mut conn = connection(ctx)?;
     let (owner, _) = find(&mut conn, user_id).map_err(as_missing_profile)?;
-    if actor.id != owner.id && !actor.is_staff {
-        return Err(ServiceError::Forbidden(
-            "You may only change your own profile.",
-        ));
+    if !may_manage(actor, &owner) {
+        return Err(ServiceError::Forbidden(if actor.is_staff {
+            "Only a superuser may change the profile of a staff user or a superuser."
+        } else {
+            "You may only change your own profile."
+        }));
     }
     let Some(bio) = bio else {
         return find(&mut conn, user_id);

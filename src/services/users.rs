@@ -2,8 +2,11 @@
 //! the one save path for users: every insert and update sends
 //! `post_save<User>` inside its transaction (the `create_profile` receiver
 //! makes the profile there), and the CLI's `createsuperuser` comes through
-//! `register` too. Permission rules: self or staff may change or delete a
-//! user; only a superuser may change `is_staff`.
+//! `register` too. Permission rules: a user may change or delete
+//! themself; staff, users who are neither staff nor superusers; a
+//! superuser, anyone; only a superuser may change `is_staff`.
+
+use std::net::IpAddr;
 
 use diesel::prelude::*;
 
@@ -28,13 +31,15 @@ pub struct Registration {
 
 /// What a PATCH asks to change; `None` leaves a field alone. The password
 /// comes raw: whether it is acceptable depends on the user it is for.
-#[derive(Default)]
 pub struct UserUpdate {
     pub username: Option<Username>,
     pub email: Option<Email>,
     pub password: Option<String>,
     pub current_password: Option<String>,
     pub is_staff: Option<bool>,
+    /// Who sent it: a wrong `current_password` counts as a failed sign-in
+    /// from this client.
+    pub client: IpAddr,
 }
 
 /// Registers a user. Hashes the password: the caller holds an argon2 turn
@@ -127,11 +132,20 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<UserWithProfile>, i64), ServiceError> {
-    let mut conn = connection(ctx)?;
-    let pattern = search
+    let term = search
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| format!("%{}%", escape_like(&crate::domain::normalize_username(s))));
+        .map(crate::domain::normalize_username);
+    if term
+        .as_deref()
+        .is_some_and(|term| !could_be_in_a_username(term))
+    {
+        // Nothing can match: no query (SQLite refuses a LIKE pattern of
+        // 50,000 characters, PostgreSQL a NUL byte).
+        return Ok((Vec::new(), 0));
+    }
+    let pattern = term.map(|term| format!("%{}%", escape_like(&term)));
+    let mut conn = connection(ctx)?;
     let (page, count) = crate::on_backend!(&mut *conn, |inner| {
         let matching = || {
             let mut query = users::table.inner_join(profiles::table).into_boxed();
@@ -156,6 +170,11 @@ pub fn list(
     Ok((page, count))
 }
 
+/// Whether `term` could be part of a (normalised) username at all.
+fn could_be_in_a_username(term: &str) -> bool {
+    !term.contains('\0') && term.chars().count() <= 2 * crate::domain::MAX_USERNAME_CHARS
+}
+
 fn escape_like(term: &str) -> String {
     let mut escaped = String::with_capacity(term.len());
     for c in term.chars() {
@@ -177,10 +196,12 @@ pub fn update(
 ) -> Result<UserWithProfile, ServiceError> {
     let mut conn = connection(ctx)?;
     let (target, _) = find(&mut conn, id)?;
-    if actor.id != target.id && !actor.is_staff {
-        return Err(ServiceError::Forbidden(
-            "You may only change your own account.",
-        ));
+    if !may_manage(actor, &target) {
+        return Err(ServiceError::Forbidden(if actor.is_staff {
+            "Only a superuser may change a staff user or a superuser."
+        } else {
+            "You may only change your own account."
+        }));
     }
     if update.is_staff.is_some() && !actor.is_superuser {
         return Err(ServiceError::Forbidden(
@@ -205,6 +226,7 @@ pub fn update(
             password,
             username,
             update.current_password.as_deref(),
+            update.client,
         )?;
         changes.password_hash = Some(
             ctx.passwords
@@ -241,6 +263,15 @@ pub fn update(
     })
 }
 
+/// Whether `actor` may change or delete `target` (and its profile):
+/// themself; staff, a user who is neither staff nor superuser; a
+/// superuser, anyone.
+pub(crate) fn may_manage(actor: &User, target: &User) -> bool {
+    actor.id == target.id
+        || actor.is_superuser
+        || (actor.is_staff && !target.is_staff && !target.is_superuser)
+}
+
 /// A user changing their own password must prove they know the current
 /// one; staff changing someone else's need not.
 fn check_password_change(
@@ -250,6 +281,7 @@ fn check_password_change(
     new_password: &str,
     username: &str,
     current_password: Option<&str>,
+    client: IpAddr,
 ) -> Result<Password, ServiceError> {
     let mut errors = FieldErrors::new();
     let password = Password::parse(new_password, username, ctx.settings.max_password_length)
@@ -263,13 +295,21 @@ fn check_password_change(
                     vec!["This field is required to change your own password.".into()],
                 );
             }
-            Some(current) if !ctx.passwords.verify(current, &target.password_hash) => {
-                errors.insert(
-                    "current_password".into(),
-                    vec!["Your current password was entered incorrectly.".into()],
-                );
+            Some(current) => {
+                // A guess at the current password is a sign-in attempt.
+                let attempt = ctx
+                    .throttle
+                    .begin(client, &target.username_normalized)
+                    .map_err(|retry_after| ServiceError::Throttled { retry_after })?;
+                if ctx.passwords.verify(current, &target.password_hash) {
+                    attempt.succeeded();
+                } else {
+                    errors.insert(
+                        "current_password".into(),
+                        vec!["Your current password was entered incorrectly.".into()],
+                    );
+                }
             }
-            Some(_) => {}
         }
     }
     match password {
@@ -283,10 +323,12 @@ fn check_password_change(
 pub fn delete(ctx: &AppContext, actor: &User, id: i64) -> Result<(), ServiceError> {
     let mut conn = connection(ctx)?;
     let (target, _) = find(&mut conn, id)?;
-    if actor.id != target.id && !actor.is_staff {
-        return Err(ServiceError::Forbidden(
-            "You may only delete your own account.",
-        ));
+    if !may_manage(actor, &target) {
+        return Err(ServiceError::Forbidden(if actor.is_staff {
+            "Only a superuser may delete a staff user or a superuser."
+        } else {
+            "You may only delete your own account."
+        }));
     }
     atomic(&mut conn, |work| {
         let profile = Profile::of_user(work.conn, id)?;

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod docs;
 mod errors;
+mod hostile;
 mod ops;
 mod pictures;
 mod profiles;

@@ -14,17 +14,7 @@ use crate::support::images::*;
 use crate::support::{assert_problem, spawn_app, spawn_app_with_settings, TestApp, TestUser};
 
 async fn upload(app: &TestApp, user: &TestUser, bytes: Vec<u8>) -> Response {
-    let form = Form::new().part(
-        "image",
-        Part::bytes(bytes).file_name("../../etc/passwd.jpg"),
-    );
-    app.client
-        .put(app.url("/profile/picture"))
-        .bearer_auth(&user.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+    app.upload_picture(&user.token, bytes).await
 }
 
 async fn upload_ok(app: &TestApp, user: &TestUser, bytes: Vec<u8>) -> Value {

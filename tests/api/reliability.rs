@@ -31,14 +31,7 @@ fn consistency(app: &TestApp) -> portrait::services::consistency::Report {
 }
 
 async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>) -> reqwest::Response {
-    let form = Form::new().part("image", Part::bytes(bytes).file_name("p.jpg"));
-    app.client
-        .put(app.url("/profile/picture"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+    app.upload_picture(token, bytes).await
 }
 
 fn set_age(path: &std::path::Path, age: Duration) {

@@ -343,7 +343,7 @@ async fn a_user_may_change_themself_but_not_others() {
 }
 
 #[tokio::test]
-async fn staff_change_anyone_but_only_superusers_change_is_staff() {
+async fn staff_change_ordinary_users_but_only_superusers_change_is_staff() {
     let app = spawn_app().await;
     let alice = app.signed_in("alice").await;
     let staff = app.signed_in_staff("staff", false).await;
@@ -528,5 +528,60 @@ async fn the_database_itself_cascades_a_users_deletion() {
     assert!(
         second_profile.is_err(),
         "one profile per user is the database's rule"
+    );
+}
+
+/// Staff manage ordinary users only: changing or deleting another staff
+/// user or a superuser (their profile included) needs a superuser.
+#[tokio::test]
+async fn staff_cannot_take_over_staff_or_superusers() {
+    let app = spawn_app().await;
+    let staff = app.signed_in_staff("staff", false).await;
+    let other_staff = app.signed_in_staff("colleague", false).await;
+    let boss = app.signed_in_staff("boss", true).await;
+    for target in [&other_staff, &boss] {
+        let path = format!("/users/{}", target.id);
+        assert_problem(
+            app.patch_json(
+                &path,
+                &json!({"password": "taken over 123"}),
+                Some(&staff.token),
+            )
+            .await,
+            403,
+        )
+        .await;
+        assert_problem(
+            app.patch_json(
+                &format!("{path}/profile"),
+                &json!({"bio": "mine"}),
+                Some(&staff.token),
+            )
+            .await,
+            403,
+        )
+        .await;
+        assert_problem(app.delete(&path, Some(&staff.token)).await, 403).await;
+    }
+    // Nothing changed: the superuser still signs in with their password.
+    assert_eq!(app.login("boss", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.count_rows("SELECT COUNT(*) AS n FROM profiles WHERE bio = 'mine'"),
+        0
+    );
+    // Staff may still change themselves, and a superuser anyone.
+    let own = format!("/users/{}", staff.id);
+    let response = app
+        .patch_json(
+            &own,
+            &json!({"email": "me@example.org"}),
+            Some(&staff.token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let colleague = format!("/users/{}", other_staff.id);
+    assert_eq!(
+        app.delete(&colleague, Some(&boss.token)).await.status(),
+        StatusCode::NO_CONTENT
     );
 }

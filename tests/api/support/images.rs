@@ -192,3 +192,67 @@ pub fn stored_for_orientation(shown: &RgbImage, orientation: u8) -> RgbImage {
 pub fn close_to(pixel: [u8; 3], expected: [u8; 3]) -> bool {
     pixel.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 40)
 }
+
+/// A few hundred bytes of PNG that declare a `side`×`side` 16-bit RGBA
+/// picture: its pixels would need side² × 8 bytes of decoder memory.
+pub fn png_bomb(side: u32) -> Vec<u8> {
+    let mut header = Vec::new();
+    header.extend_from_slice(&side.to_be_bytes());
+    header.extend_from_slice(&side.to_be_bytes());
+    // 16 bits per channel, colour type 6 (RGBA), deflate, no filter, no interlace.
+    header.extend_from_slice(&[16, 6, 0, 0, 0]);
+    // One stored deflate block of zeros: a real, if short, zlib stream.
+    let zeros = [0u8; 64];
+    let mut idat = vec![0x78, 0x01, 0x01];
+    idat.extend_from_slice(&(zeros.len() as u16).to_le_bytes());
+    idat.extend_from_slice(&(!(zeros.len() as u16)).to_le_bytes());
+    idat.extend_from_slice(&zeros);
+    idat.extend_from_slice(&adler32(&zeros).to_be_bytes());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", header), (b"IDAT", idat), (b"IEND", Vec::new())] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(&data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+/// A JPEG whose markers announce `scans` progressive scans: what a scan
+/// bomb looks like to a decoder that counts them.
+pub fn jpeg_scan_bomb(scans: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x11, 0x08, 0x17, 0x70, 0x17, 0x70, 0x03,
+    ];
+    bytes.extend_from_slice(&[1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
+    for _ in 0..scans {
+        bytes.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00]);
+    }
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn adler32(bytes: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in bytes {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}

@@ -210,6 +210,22 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// PUT /profile/picture with `bytes` as the `image` part, under a file
+    /// name that must never reach the file system.
+    pub async fn upload_picture(&self, token: &str, bytes: Vec<u8>) -> Response {
+        let form = reqwest::multipart::Form::new().part(
+            "image",
+            reqwest::multipart::Part::bytes(bytes).file_name("../../etc/passwd.jpg"),
+        );
+        self.client
+            .put(self.url("/profile/picture"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn register(&self, username: &str) -> Value {
         let response = self
             .post_json(
