@@ -77,6 +77,9 @@ class Portrait:
             "BIND_ADDR": f"127.0.0.1:{self.port}",
             "JWT_SECRET": "benchmark-secret-that-is-long-enough-123",
             "LOGIN_MAX_FAILURES": "1000000",
+            "LOGIN_MAX_FAILURES_PER_CLIENT": "1000000",
+            "REGISTER_RATE": "off",
+            "UPLOAD_RATE": "off",
             "RUST_LOG": env.get("BENCH_RUST_LOG", "warn"),
         })
         env.update(extra_env or {})

@@ -113,6 +113,9 @@ def main():
         "BIND_ADDR": f"127.0.0.1:{port}",
         "JWT_SECRET": "benchmark-secret-that-is-long-enough-123",
         "RUST_LOG": "warn",
+        "LOGIN_MAX_FAILURES_PER_CLIENT": "1000000",
+        "REGISTER_RATE": "off",
+        "UPLOAD_RATE": "off",
     })
     server = subprocess.Popen([args.binary, "serve"], env=env)
     try:

@@ -10,8 +10,9 @@ use tokio::sync::Semaphore;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::{HashQueue, PasswordHasher};
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{ClientKey, LoginThrottle};
 use crate::db::DbPool;
+use crate::rates::RateThrottle;
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::storage::Storage;
@@ -27,6 +28,10 @@ pub struct AppContext {
     /// argon2's own bounded queue, in front of `passwords`.
     pub hash_queue: Arc<HashQueue>,
     pub throttle: Arc<LoginThrottle>,
+    /// UPLOAD_RATE, per user id.
+    pub upload_rate: Arc<RateThrottle<i64>>,
+    /// REGISTER_RATE, per client.
+    pub register_rate: Arc<RateThrottle<ClientKey>>,
     /// Caps concurrent picture processing (decode, resize, encode only) at
     /// about one per core: more at once only thrashes caches and memory.
     pub cpu_permits: Arc<Semaphore>,

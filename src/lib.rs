@@ -20,6 +20,7 @@ mod domain;
 pub mod error;
 pub mod imaging;
 mod models;
+pub mod rates;
 pub mod receivers;
 pub mod services;
 pub mod settings;

@@ -92,6 +92,10 @@ pub struct Settings {
     /// Failed sign-ins one client may make across all accounts per window.
     pub login_max_failures_per_client: u32,
     pub login_lockout: Duration,
+    /// Picture writes per user (`None`: off).
+    pub upload_rate: Option<crate::rates::Rate>,
+    /// Registrations per client address (`None`: off).
+    pub register_rate: Option<crate::rates::Rate>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Requests that may wait for argon2 beyond those hashing; more are
@@ -240,6 +244,8 @@ impl Settings {
                 1_000_000,
             )?,
             trusted_proxies: reader.parse("TRUSTED_PROXIES", "", parse_networks)?,
+            upload_rate: reader.parse("UPLOAD_RATE", "60/min", crate::rates::Rate::parse)?,
+            register_rate: reader.parse("REGISTER_RATE", "100/hour", crate::rates::Rate::parse)?,
             login_lockout: Duration::from_secs(reader.number(
                 "LOGIN_LOCKOUT_SECONDS",
                 15 * 60,

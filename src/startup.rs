@@ -23,6 +23,7 @@ use crate::auth::password::{HashQueue, PasswordHasher};
 use crate::auth::throttle::LoginThrottle;
 use crate::context::AppContext;
 use crate::db::{self, DbError, DbPool};
+use crate::rates::RateThrottle;
 use crate::receivers;
 use crate::services::pictures;
 use crate::settings::{cores, Settings};
@@ -92,6 +93,8 @@ pub fn build_context(
             settings.login_max_failures_per_client,
             settings.login_lockout,
         )),
+        upload_rate: Arc::new(RateThrottle::new(settings.upload_rate)),
+        register_rate: Arc::new(RateThrottle::new(settings.register_rate)),
         hash_queue: Arc::new(HashQueue::new(cores(), settings.password_hash_queue)),
         settings: Arc::new(settings),
         pool,

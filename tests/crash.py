@@ -172,6 +172,9 @@ def main():
         "JWT_SECRET": "crash-test-secret-that-is-long-enough!",
         "RUST_LOG": "error",
         "LOGIN_MAX_FAILURES": "1000000",
+        "LOGIN_MAX_FAILURES_PER_CLIENT": "1000000",
+        "REGISTER_RATE": "off",
+        "UPLOAD_RATE": "off",
     })
     server = Server(args.binary, env, port)
     stats = {"status": []}

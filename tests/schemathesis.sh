@@ -17,6 +17,7 @@ work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 DATABASE_URL="sqlite://$work/st.sqlite3" MEDIA_ROOT="$work/media" BIND_ADDR="127.0.0.1:$port" \
     JWT_SECRET="schemathesis-secret-that-is-long-enough" RUST_LOG=warn LOGIN_MAX_FAILURES=1000000 \
+    LOGIN_MAX_FAILURES_PER_CLIENT=1000000 REGISTER_RATE=off UPLOAD_RATE=off \
     "$binary" serve > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -23,6 +23,8 @@ use crate::services::auth;
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Too many password hashes waiting", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn token(

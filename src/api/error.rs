@@ -96,6 +96,13 @@ impl ApiError {
         error
     }
 
+    /// 429 with `Retry-After`: a rate throttle refused the request.
+    pub fn too_many(detail: impl Into<String>, retry_after: Duration) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+        error.retry_after = Some(retry_after);
+        error
+    }
+
     /// 503 with `Retry-After`: a queue is full; try again shortly.
     pub fn busy(detail: impl Into<String>, retry_after: Duration) -> Self {
         let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, detail);

@@ -22,6 +22,7 @@ use crate::api::extract::AuthUser;
 use crate::api::{blocking, cpu_bound};
 use crate::context::AppContext;
 use crate::imaging::ACCEPTED_TYPES;
+use crate::models::User;
 use crate::services::pictures;
 
 /// The multipart form of an upload, for the OpenAPI document.
@@ -45,6 +46,8 @@ pub struct PictureUpload {
         (status = 413, description = "Body over MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or not an accepted image type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; or too complex (scans, decoder memory, PICTURE_TIMEOUT)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over UPLOAD_RATE for this user", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = []))
 )]
@@ -54,6 +57,7 @@ pub async fn upload(
     AuthUser(user): AuthUser,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    within_upload_rate(&ctx, &user)?;
     let upload = tokio::time::timeout(
         body_time_limit(&req),
         read_image_part(&req, payload, ctx.settings.max_upload_bytes),
@@ -86,6 +90,8 @@ pub async fn upload(
         (status = 413, description = "Body over MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or not an accepted image type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; or too complex (scans, decoder memory, PICTURE_TIMEOUT)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over UPLOAD_RATE for this user", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = []))
 )]
@@ -104,6 +110,8 @@ pub async fn upload_post(
     responses(
         (status = 200, description = "The profile, on the default picture", body = ProfileBody),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over UPLOAD_RATE for this user", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = []))
 )]
@@ -111,8 +119,16 @@ pub async fn reset(
     ctx: web::Data<AppContext>,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
+    within_upload_rate(&ctx, &user)?;
     let (user, profile) = blocking(&ctx, move |ctx| pictures::reset(ctx, &user)).await??;
     Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
+}
+
+/// UPLOAD_RATE: picture writes per user, counted before the body is read.
+fn within_upload_rate(ctx: &AppContext, user: &User) -> Result<(), ApiError> {
+    ctx.upload_rate
+        .allow(user.id)
+        .map_err(|wait| ApiError::too_many("Too many picture changes. Try again later.", wait))
 }
 
 /// Reads the multipart body and returns the bytes of its `image` part,

@@ -11,6 +11,7 @@ use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::api::pagination::PageRequest;
 use crate::api::{blocking, hashing};
+use crate::auth::throttle::ClientKey;
 use crate::context::AppContext;
 use crate::domain::{Email, Password, Username};
 use crate::services::users::{self, Registration, UserUpdate};
@@ -26,12 +27,24 @@ use crate::services::users::{self, Registration, UserUpdate};
         (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over REGISTER_RATE for this client", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Too many password hashes waiting", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn register(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    let client = ClientKey::from(client_ip(&req, &ctx.settings.trusted_proxies));
+    ctx.register_rate.allow(client).map_err(|wait| {
+        ApiError::too_many(
+            "Too many registrations from this address. Try again later.",
+            wait,
+        )
+    })?;
     let mut fields = Fields::new(body);
     let raw_username = fields.required_string("username");
     let username = fields.parse("username", raw_username.clone(), Username::parse);

@@ -11,4 +11,4 @@ mod username;
 pub use bio::{Bio, MAX_BIO_CHARS};
 pub use email::{Email, MAX_EMAIL_CHARS};
 pub use password::{Password, DEFAULT_MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-pub use username::{normalize as normalize_username, Username, MAX_USERNAME_CHARS};
+pub use username::{is_nfkc, normalize as normalize_username, Username, MAX_USERNAME_CHARS};

@@ -1,7 +1,11 @@
 //! `Username`: Django's username rules (letters, digits and `@.+-_`, at
-//! most 150) and the normalised form uniqueness and sign-in compare. Pure.
+//! most 150), NFKC-normalised first as Django's `normalize_username` does
+//! (so `ｕｎｉａｄｍｉｎ` is `uniadmin`), and the case-folded form that
+//! uniqueness, sign-in and search compare. Pure.
 
 use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_USERNAME_CHARS: usize = 150;
 
@@ -13,7 +17,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
         // Not trimmed: surrounding white space is not a username character,
         // and the document's pattern says so.
-        let value = raw;
+        let value: &str = &raw.nfkc().collect::<String>();
         if value.is_empty() {
             return Err("This field may not be blank.".into());
         }
@@ -43,9 +47,15 @@ impl Username {
     }
 }
 
-/// Lower-cases the way uniqueness is judged, for usernames and search terms.
+/// NFKC, then lower case: the way uniqueness is judged, for usernames,
+/// sign-in names and search terms.
 pub fn normalize(value: &str) -> String {
-    value.to_lowercase()
+    value.nfkc().collect::<String>().to_lowercase()
+}
+
+/// Whether `value` is already in the form `Username::parse` stores.
+pub fn is_nfkc(value: &str) -> bool {
+    unicode_normalization::is_nfkc(value)
 }
 
 impl fmt::Debug for Username {
@@ -91,5 +101,19 @@ mod tests {
     #[test]
     fn normalized_ignores_case() {
         assert_eq!(Username::parse("AlIcE").unwrap().normalized(), "alice");
+    }
+
+    #[test]
+    fn lookalikes_are_nfkc_normalised_first() {
+        for lookalike in ["ｕｎｉａｄｍｉｎ", "𝐮niadmin", "ＵＮＩＡＤＭＩＮ"] {
+            let parsed = Username::parse(lookalike).unwrap();
+            assert_eq!(parsed.normalized(), "uniadmin", "{lookalike}");
+        }
+        assert_eq!(
+            Username::parse("ｕｎｉａｄｍｉｎ").unwrap().as_str(),
+            "uniadmin"
+        );
+        assert_eq!(normalize("uniadmﬁn"), "uniadmfin");
+        assert!(is_nfkc("uniadmin") && !is_nfkc("ｕｎｉａｄｍｉｎ"));
     }
 }

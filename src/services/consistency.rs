@@ -5,18 +5,23 @@
 //! is visited one name at a time. Repairs go through
 //! the same paths as the API (a missing profile is made by the
 //! `post_save<User>` signal), and only what is safe: a stray file is
-//! deleted only while no profile names it.
+//! deleted only while no profile names it. Usernames stored before NFKC
+//! normalisation are reported, and with `--fix` normalised unless that
+//! would clash with another user's, which stays for a person to decide.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use diesel::prelude::*;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::db::schema::{profiles, users};
 use crate::db::transaction::atomic;
 use crate::db::AnyConnection;
+use crate::domain::{is_nfkc, normalize_username};
 use crate::error::ServiceError;
 use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
+use crate::models::user::UNIQUE_USERNAME;
 use crate::models::{Profile, User};
 use crate::services::pictures;
 use crate::signals::{PostSave, Signals};
@@ -29,6 +34,12 @@ pub struct Report {
     pub profiles_missing_file: Vec<(i64, String)>,
     pub stray_files: Vec<String>,
     pub default_image_missing: bool,
+    /// Users whose stored username is not in its NFKC form (made before
+    /// usernames were normalised); `--fix` normalises them.
+    pub usernames_not_normalised: Vec<(i64, String)>,
+    /// Of those, the ones whose normal form another user already has:
+    /// never fixed, only reported, for a person to decide.
+    pub username_clashes: Vec<(i64, String)>,
     /// Unreferenced files still inside the grace period: not problems.
     pub young_files: usize,
     pub fixed: bool,
@@ -40,6 +51,8 @@ impl Report {
             && self.profiles_missing_file.is_empty()
             && self.stray_files.is_empty()
             && !self.default_image_missing
+            && self.usernames_not_normalised.is_empty()
+            && self.username_clashes.is_empty()
     }
 
     /// One line per finding, for people and scripts.
@@ -60,6 +73,17 @@ impl Report {
         if self.default_image_missing {
             lines.push(format!(
                 "{verb}: {DEFAULT_IMAGE} is missing from MEDIA_ROOT"
+            ));
+        }
+        for (id, username) in &self.usernames_not_normalised {
+            lines.push(format!(
+                "{verb}: username of user {id} ({username:?}) is not NFKC-normalised"
+            ));
+        }
+        for (id, username) in &self.username_clashes {
+            lines.push(format!(
+                "found: username of user {id} ({username:?}) is not NFKC-normalised, \
+                 and another user has its normal form: rename one of them"
             ));
         }
         if self.young_files > 0 {
@@ -106,6 +130,8 @@ pub fn check(
     }
 
     let exists = |name: &str| storage.exists(name).map_err(ServiceError::internal);
+    check_usernames(conn, &mut report, fix)?;
+
     report.default_image_missing = !exists(DEFAULT_IMAGE)?;
     if fix && report.default_image_missing {
         pictures::install_default(storage).map_err(ServiceError::internal)?;
@@ -168,6 +194,56 @@ pub fn check(
         report.stray_files.push(name);
     }
     Ok(report)
+}
+
+/// Usernames stored before NFKC normalisation, read in batches (memory
+/// stays bounded at any number of users). With `fix`, each is rewritten in
+/// its normal form unless that form is taken, which is reported instead.
+fn check_usernames(
+    conn: &mut AnyConnection,
+    report: &mut Report,
+    fix: bool,
+) -> Result<(), ServiceError> {
+    const BATCH: i64 = 1000;
+    let mut after = 0i64;
+    loop {
+        let batch: Vec<(i64, String, String)> = users::table
+            .filter(users::id.gt(after))
+            .order(users::id.asc())
+            .limit(BATCH)
+            .select((users::id, users::username, users::username_normalized))
+            .load(conn)?;
+        let Some(&(last, _, _)) = batch.last() else {
+            return Ok(());
+        };
+        after = last;
+        for (id, username, stored_key) in batch {
+            let key = normalize_username(&username);
+            if is_nfkc(&username) && key == stored_key {
+                continue;
+            }
+            if !fix {
+                report.usernames_not_normalised.push((id, username));
+                continue;
+            }
+            let normal: String = username.nfkc().collect();
+            let renamed = atomic(conn, |work| {
+                diesel::update(users::table.find(id))
+                    .set((
+                        users::username.eq(&normal),
+                        users::username_normalized.eq(&key),
+                    ))
+                    .execute(work.conn)
+            });
+            match renamed {
+                Ok(_) => report.usernames_not_normalised.push((id, username)),
+                Err(error) if UNIQUE_USERNAME.violated_by(&error) => {
+                    report.username_clashes.push((id, username))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
 }
 
 /// Asked again right before a deletion: the list above may be stale.

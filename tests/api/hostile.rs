@@ -290,3 +290,50 @@ async fn a_body_that_arrives_too_slowly_is_a_408() {
     assert!(text.contains("application/problem+json"), "{text}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+/// REGISTER_RATE per client and UPLOAD_RATE per user, as DRF's throttles:
+/// past them 429 with Retry-After, and nothing is created or stored.
+#[tokio::test]
+async fn registrations_and_picture_writes_are_rate_throttled() {
+    let app =
+        spawn_app_with_settings(&[("REGISTER_RATE", "3/hour"), ("UPLOAD_RATE", "2/min")]).await;
+    let alice = app.signed_in("alice").await;
+    app.register("bob").await;
+    app.register("carol").await;
+    let refused = app
+        .post_json(
+            "/users",
+            &json!({"username": "dave", "email": "dave@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1200).contains(&wait), "{wait}");
+    assert_problem(refused, 429).await;
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 3);
+
+    let picture = || jpeg(&marked(40, 30));
+    assert_eq!(
+        app.upload_picture(&alice.token, picture()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.delete("/profile/picture", Some(&alice.token))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let third = app.upload_picture(&alice.token, picture()).await;
+    assert!(third.headers().contains_key("retry-after"));
+    assert_problem(third, 429).await;
+    assert_eq!(
+        std::fs::read_dir(app.media_root.join("profile_pics"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

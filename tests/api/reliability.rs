@@ -550,3 +550,46 @@ fn hold_write_lock(app: &TestApp, table: &str) -> portrait::db::AnyConnection {
     locker.batch_execute(&lock).unwrap();
     locker
 }
+
+/// Usernames stored before NFKC normalisation: `check` reports them,
+/// `--fix` normalises those whose normal form is free and leaves a clash
+/// for a person to decide.
+#[tokio::test]
+async fn check_normalises_old_usernames_and_reports_clashes() {
+    let app = spawn_app().await;
+    app.register("uniadmin").await;
+    let old = app.register("placeholder1").await["id"].as_i64().unwrap();
+    let clash = app.register("placeholder2").await["id"].as_i64().unwrap();
+    for (id, name) in [(old, "ｂｏｂ"), (clash, "ｕｎｉａｄｍｉｎ")] {
+        diesel::sql_query(format!(
+            "UPDATE users SET username = '{name}', username_normalized = '{name}' WHERE id = {id}"
+        ))
+        .execute(&mut *app.db())
+        .unwrap();
+    }
+    let found = portrait(&app, &["check"]);
+    let report = String::from_utf8_lossy(&found.stdout);
+    assert_eq!(found.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("username of user {old}")),
+        "{report}"
+    );
+
+    let fixed = portrait(&app, &["check", "--fix"]);
+    let report = String::from_utf8_lossy(&fixed.stdout);
+    assert!(
+        report.contains("another user has its normal form"),
+        "{report}"
+    );
+    assert!(
+        !fixed.status.success(),
+        "a clash is left for a person: {report}"
+    );
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT COUNT(*) AS n FROM users WHERE id = {old} AND username = 'bob' AND username_normalized = 'bob'"
+        )),
+        1
+    );
+    assert_eq!(app.login("bob", PASSWORD).await.status(), StatusCode::OK);
+}

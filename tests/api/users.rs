@@ -585,3 +585,39 @@ async fn staff_cannot_take_over_staff_or_superusers() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// Usernames are NFKC-normalised before they are checked, stored and
+/// compared: look-alikes of a taken name are the same name.
+#[tokio::test]
+async fn lookalike_usernames_are_the_same_username() {
+    let app = spawn_app().await;
+    app.register("uniadmin").await;
+    for lookalike in ["ｕｎｉａｄｍｉｎ", "𝐮niadmin", "UNIADMIN"] {
+        let response = app
+            .post_json(
+                "/users",
+                &json!({"username": lookalike, "email": "other@example.com", "password": PASSWORD}),
+                None,
+            )
+            .await;
+        let body = assert_problem(response, 409).await;
+        assert!(body["errors"]["username"].is_array(), "{lookalike}: {body}");
+    }
+    // Signing in with a look-alike reaches the same account.
+    assert_eq!(
+        app.login("ｕｎｉａｄｍｉｎ", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let stored = app
+        .post_json(
+            "/users",
+            &json!({"username": "ｆｕｌｌｗｉｄｔｈ", "email": "fw@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(stored.status(), StatusCode::CREATED);
+    assert_eq!(
+        stored.json::<Value>().await.unwrap()["username"],
+        "fullwidth"
+    );
+}
