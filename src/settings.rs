@@ -84,6 +84,10 @@ pub struct Settings {
     pub picture_timeout: Duration,
     /// The longest a request body may take to arrive before a 408.
     pub client_body_timeout: Duration,
+    /// Longest URL (path and query) before a 414.
+    pub max_url_bytes: usize,
+    /// Most bytes of request headers before a 431.
+    pub max_header_bytes: usize,
     pub avatar_size: u32,
     pub cors_allowed_origins: Vec<String>,
     pub max_json_bytes: usize,
@@ -221,6 +225,8 @@ impl Settings {
             max_image_pixels: reader.number("MAX_IMAGE_PIXELS", 40_000_000, 1, 1 << 32)?,
             max_decode_bytes: reader.number("MAX_DECODE_BYTES", 256 << 20, 1 << 20, 1 << 40)?,
             picture_timeout: Duration::from_secs(reader.number("PICTURE_TIMEOUT", 5, 1, 3600)?),
+            max_url_bytes: reader.number("MAX_URL_BYTES", 65536, 256, 98304)?,
+            max_header_bytes: reader.number("MAX_HEADER_BYTES", 16384, 1024, 98304)?,
             client_body_timeout: Duration::from_secs(reader.number(
                 "CLIENT_BODY_TIMEOUT",
                 30,

@@ -169,6 +169,8 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
         // Wrapped last runs first: the request log sees the final answer,
         // CORS headers and nosniff included.
         App::new()
+            .wrap(middleware::from_fn(api::head::answer_head_as_get))
+            .wrap(middleware::from_fn(api::limits::refuse_oversized_heads))
             .wrap(api::error::problem_json_for_every_error())
             .wrap(cors(&cors_origins))
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
@@ -194,7 +196,7 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
 /// (the browser then withholds the answer) rather than refused.
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .expose_headers([
             header::LOCATION,

@@ -69,6 +69,7 @@ struct State {
 }
 
 pub struct LoginThrottle {
+    max_entries: usize,
     per_account: u32,
     per_client: u32,
     window: Duration,
@@ -87,7 +88,17 @@ pub struct Attempt<'a> {
 
 impl LoginThrottle {
     pub fn new(per_account: u32, per_client: u32, window: Duration) -> Self {
+        Self::with_capacity(per_account, per_client, window, MAX_ENTRIES)
+    }
+
+    fn with_capacity(
+        per_account: u32,
+        per_client: u32,
+        window: Duration,
+        max_entries: usize,
+    ) -> Self {
         Self {
+            max_entries,
             per_account,
             per_client,
             window,
@@ -114,7 +125,7 @@ impl LoginThrottle {
         let account = self.account_key(username);
         let now = Instant::now();
         let mut state = self.lock();
-        make_room(&mut state, now, self.window);
+        make_room(&mut state, now, self.window, self.max_entries);
         let fresh = Window {
             count: 0,
             started: now,
@@ -176,15 +187,15 @@ impl Attempt<'_> {
 }
 
 /// Drops expired entries once the cap is near, then the oldest ones while
-/// still at the cap, so the maps never hold more than MAX_ENTRIES in all.
-fn make_room(state: &mut State, now: Instant, window: Duration) {
-    if state.accounts.len() + state.clients.len() + 2 <= MAX_ENTRIES {
+/// still at the cap, so the maps never hold more than `max_entries` in all.
+fn make_room(state: &mut State, now: Instant, window: Duration, max_entries: usize) {
+    if state.accounts.len() + state.clients.len() + 2 <= max_entries {
         return;
     }
     let live = |w: &mut Window| now.duration_since(w.started) < window;
     state.accounts.retain(|_, w| live(w));
     state.clients.retain(|_, w| live(w));
-    while state.accounts.len() + state.clients.len() + 2 > MAX_ENTRIES {
+    while state.accounts.len() + state.clients.len() + 2 > max_entries {
         let oldest_account = state.accounts.iter().min_by_key(|(_, w)| w.started);
         let oldest_client = state.clients.iter().min_by_key(|(_, w)| w.started);
         match (oldest_account, oldest_client) {
@@ -270,13 +281,17 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_whatever_is_sent() {
-        let throttle = LoginThrottle::new(5, u32::MAX, Duration::from_secs(60));
+        let cap = 1_000;
+        let throttle = LoginThrottle::with_capacity(5, u32::MAX, Duration::from_secs(60), cap);
         // Keys are hashes: a username's length costs nothing kept.
-        let long = "x".repeat(1_000);
-        for i in 0..(MAX_ENTRIES + 500) {
+        let long = "x".repeat(60_000);
+        for i in 0..(cap + 500) {
             let client = IpAddr::from((i as u32).to_be_bytes());
             drop(throttle.begin(client, &format!("{long}{i}")));
         }
-        assert!(throttle.entries() <= MAX_ENTRIES);
+        assert!(throttle.entries() <= cap);
+        // The newest are kept: the latest client is still counted.
+        let last = IpAddr::from(((cap + 499) as u32).to_be_bytes());
+        assert_eq!(throttle.lock().clients[&ClientKey::from(last)].count, 1);
     }
 }

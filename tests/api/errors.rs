@@ -73,3 +73,63 @@ async fn healthz_answers_ok_when_the_database_does() {
         serde_json::json!({"status": "ok"})
     );
 }
+
+/// Every GET route answers HEAD: the same status and headers, no body.
+#[tokio::test]
+async fn every_get_route_answers_head_with_the_same_headers_and_no_body() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    for path in [
+        format!("/users/{}", alice.id),
+        format!("/users/{}/profile", alice.id),
+        "/profile".to_owned(),
+        "/users?limit=1".to_owned(),
+        "/media/default.jpg".to_owned(),
+        "/healthz".to_owned(),
+        "/openapi.json".to_owned(),
+        "/docs/".to_owned(),
+        "/users/999999".to_owned(),
+    ] {
+        let get = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&alice.token)
+            .send()
+            .await
+            .unwrap();
+        let head = app
+            .client
+            .head(app.url(&path))
+            .bearer_auth(&alice.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), get.status(), "{path}");
+        for name in ["content-type", "content-length", "cache-control", "etag"] {
+            if name == "etag" && path.starts_with("/docs") {
+                continue;
+            }
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "{path}: {name}"
+            );
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_urls_and_headers_are_problem_json_414_and_431() {
+    let app = spawn_app_with_settings(&[("MAX_URL_BYTES", "1024")]).await;
+    let long_url = app.url(&format!("/users?search={}", "a".repeat(2_000)));
+    assert_problem(app.client.get(long_url).send().await.unwrap(), 414).await;
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("X-Padding", "p".repeat(100_000))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 431).await;
+}
