@@ -337,3 +337,189 @@ async fn registrations_and_picture_writes_are_rate_throttled() {
         0
     );
 }
+
+/// The attacks at once (a scan bomb, a 16-bit PNG bomb, a sign-in flood)
+/// while a well-behaved client reads profiles and uploads a photo: the
+/// well-behaved client sees no 5xx and every answer in time, and the bombs
+/// are refused within PICTURE_TIMEOUT + 1 s. (Its latency figures are
+/// measured by bench/hostile.py, not here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attacks_at_once_leave_a_well_behaved_client_unharmed() {
+    let app = Arc::new(spawn_app_with_settings(&[("PASSWORD_HASH_QUEUE", "8")]).await);
+    let mallory = app.signed_in("mallory").await;
+    let alice = app.signed_in("alice").await;
+    let picture_timeout = app.context.settings.picture_timeout;
+
+    let mut attacks = Vec::new();
+    for bomb in [
+        jpeg_scan_bomb(5000),
+        png_bomb(6324),
+        jpeg_scan_bomb(20_000),
+        png_bomb(9000),
+    ] {
+        let (app, token) = (app.clone(), mallory.token.clone());
+        attacks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let status = app.upload_picture(&token, bomb).await.status();
+            (status, started.elapsed())
+        }));
+    }
+    let flood: Vec<_> = (0..80)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.login(&format!("victim{}", i % 7), "wrong guess")
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+
+    for round in 0..20 {
+        let started = Instant::now();
+        let profile = app.get(&format!("/users/{}/profile", alice.id), None).await;
+        assert_eq!(profile.status(), StatusCode::OK);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "read {round}: {:?}",
+            started.elapsed()
+        );
+    }
+    let photo = app
+        .upload_picture(&alice.token, jpeg(&marked(640, 480)))
+        .await;
+    assert_eq!(photo.status(), StatusCode::OK);
+
+    for attack in attacks {
+        let (status, took) = attack.await.unwrap();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            took < picture_timeout + Duration::from_secs(1),
+            "a bomb took {took:?}"
+        );
+    }
+    for attempt in flood {
+        let status = attempt.await.unwrap();
+        assert!(
+            !status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status}"
+        );
+    }
+}
+
+/// Hostile strings: NUL bytes, control and combining characters,
+/// right-to-left marks, look-alikes, astral planes, and lengths from 0 to
+/// 60,000 characters.
+fn hostile_string() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let pieces = prop_oneof![
+        Just("\0".to_owned()),
+        Just("\u{202E}".to_owned()),
+        Just("\u{0301}\u{0301}".to_owned()),
+        Just("ｕｎｉａｄｍｉｎ".to_owned()),
+        Just("𝐮ﬁ🙂".to_owned()),
+        Just("%_\\'\"".to_owned()),
+        "\\PC{0,20}",
+        (1usize..60_000).prop_map(|n| "a".repeat(n)),
+    ];
+    proptest::collection::vec(pieces, 0..4).prop_map(|parts| parts.concat())
+}
+
+/// Every string field of every body, and the search parameter, fed
+/// hostile strings: answers are 2xx or problem+json 4xx, never a 5xx.
+#[tokio::test]
+async fn hostile_strings_in_every_field_never_make_a_5xx() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let app = spawn_app_with_settings(&[
+        ("LOGIN_MAX_FAILURES", "100000"),
+        ("LOGIN_MAX_FAILURES_PER_CLIENT", "100000"),
+        ("REGISTER_RATE", "off"),
+    ])
+    .await;
+    let alice = app.signed_in("alice").await;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = hostile_string();
+    let cases: usize = std::env::var("STRING_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    for _ in 0..cases {
+        let text = strategy.new_tree(&mut runner).unwrap().current();
+        let bodies = [
+            (
+                "POST",
+                "/users".to_owned(),
+                json!({"username": text, "email": "x@example.com", "password": PASSWORD}),
+            ),
+            (
+                "POST",
+                "/users".to_owned(),
+                json!({"username": "valid", "email": text, "password": PASSWORD}),
+            ),
+            (
+                "POST",
+                "/users".to_owned(),
+                json!({"username": "valid2", "email": "v@example.com", "password": text}),
+            ),
+            (
+                "POST",
+                "/auth/token".to_owned(),
+                json!({"username": text, "password": text}),
+            ),
+            (
+                "POST",
+                "/auth/refresh".to_owned(),
+                json!({"refresh_token": text}),
+            ),
+            (
+                "PATCH",
+                format!("/users/{}", alice.id),
+                json!({"username": text}),
+            ),
+            (
+                "PATCH",
+                format!("/users/{}", alice.id),
+                json!({"email": text}),
+            ),
+            (
+                "PATCH",
+                format!("/users/{}", alice.id),
+                json!({"password": text, "current_password": text}),
+            ),
+            (
+                "PATCH",
+                format!("/users/{}/profile", alice.id),
+                json!({"bio": text}),
+            ),
+        ];
+        for (method, path, body) in bodies {
+            let response = app
+                .client
+                .request(method.parse().unwrap(), app.url(&path))
+                .bearer_auth(&alice.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(status.as_u16() < 500, "{method} {path} answered {status}");
+            if status.is_client_error() {
+                assert_eq!(
+                    response.headers()["content-type"],
+                    "application/problem+json"
+                );
+            }
+        }
+        let mut query: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+        // No HTTP client sends a URL over 64 KiB (a cut %XX is hostile too).
+        query.truncate(60_000);
+        let search = app
+            .get(&format!("/users?search={query}"), Some(&alice.token))
+            .await;
+        assert!(
+            search.status().as_u16() < 500,
+            "search answered {}",
+            search.status()
+        );
+    }
+}
