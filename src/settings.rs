@@ -178,7 +178,9 @@ impl Settings {
                 Err("must end with a slash, as Django requires".into())
             }
         })?;
-        let jwt_secret = match get("JWT_SECRET") {
+        // Unset or empty: a random secret. White space alone is a mistake
+        // (a quoted blank in a .env file), not a secret.
+        let jwt_secret = match lookup("JWT_SECRET").filter(|secret| !secret.is_empty()) {
             Some(secret) if secret.trim().len() < MIN_JWT_SECRET_LEN => {
                 return Err(SettingError {
                     name: "JWT_SECRET",
@@ -425,6 +427,36 @@ mod tests {
             settings(&[("AVATAR_SIZE", "0")]).unwrap_err().name,
             "AVATAR_SIZE"
         );
+        let blank = " ".repeat(64);
+        assert_eq!(
+            settings(&[("JWT_SECRET", &blank)]).unwrap_err().name,
+            "JWT_SECRET"
+        );
+        for (name, value) in [
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("UPLOAD_RATE", "60/fortnight"),
+            ("REGISTER_RATE", "lots"),
+        ] {
+            assert_eq!(settings(&[(name, value)]).unwrap_err().name, name);
+        }
+    }
+
+    #[test]
+    fn round_2_limits_have_the_contracts_defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.picture_timeout, Duration::from_secs(5));
+        assert_eq!(s.max_decode_bytes, 268_435_456);
+        assert_eq!(s.login_max_failures_per_client, 100);
+        assert_eq!(s.client_body_timeout, Duration::from_secs(30));
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.upload_rate.unwrap().requests, 60);
+        assert_eq!(s.register_rate.unwrap().period, Duration::from_secs(3600));
+        let proxied = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert_eq!(proxied.trusted_proxies.len(), 2);
+        assert!(settings(&[("UPLOAD_RATE", "off")])
+            .unwrap()
+            .upload_rate
+            .is_none());
     }
 
     #[test]

@@ -523,3 +523,22 @@ async fn hostile_strings_in_every_field_never_make_a_5xx() {
         );
     }
 }
+
+/// A picture within every limit that still takes longer than
+/// PICTURE_TIMEOUT is answered 422 at the timeout, and its CPU slot goes
+/// to the next upload, which is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_that_takes_too_long_is_422_at_the_timeout() {
+    let app = spawn_app_with_settings(&[("PICTURE_TIMEOUT", "1")]).await;
+    let user = app.signed_in("slowpoke").await;
+    let slow = crate::support::images::slow_png(4000);
+    assert!(slow.len() < 2_000_000, "{}", slow.len());
+    let started = Instant::now();
+    let body = assert_problem(app.upload_picture(&user.token, slow).await, 422).await;
+    let waited = started.elapsed();
+    let message = body["errors"]["image"][0].as_str().unwrap();
+    assert!(message.contains("within 1 s"), "{message}");
+    assert!(waited < Duration::from_millis(2500), "{waited:?}");
+    let photo = app.upload_picture(&user.token, jpeg(&marked(64, 48))).await;
+    assert_eq!(photo.status(), StatusCode::OK);
+}

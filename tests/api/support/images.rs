@@ -256,3 +256,80 @@ fn adler32(bytes: &[u8]) -> u32 {
     }
     (b << 16) | a
 }
+
+/// A real, valid PNG of `side`×`side` 16-bit RGBA pixels, all zero, a few
+/// hundred kilobytes long (a hand-made deflate stream of long runs): it
+/// passes every limit checked from the header, and takes a debug build
+/// seconds to decode.
+pub fn slow_png(side: u32) -> Vec<u8> {
+    let row = 1 + side as usize * 8;
+    let total = row * side as usize;
+    let mut bits = BitWriter::default();
+    bits.write(1, 1); // the final block
+    bits.write(1, 2); // fixed Huffman codes
+    bits.write_code(0x30, 8); // the literal 0
+    let mut left = total - 1;
+    while left >= 258 {
+        bits.write_code(0xC5, 8); // length 258 (code 285)
+        bits.write_code(0, 5); // distance 1
+        left -= 258;
+    }
+    for _ in 0..left {
+        bits.write_code(0x30, 8);
+    }
+    bits.write_code(0, 7); // end of block
+    let mut idat = vec![0x78, 0x01];
+    idat.extend_from_slice(&bits.finish());
+    let b = (total % 65521) as u32;
+    idat.extend_from_slice(&((b << 16) | 1).to_be_bytes());
+
+    let mut header = Vec::new();
+    header.extend_from_slice(&side.to_be_bytes());
+    header.extend_from_slice(&side.to_be_bytes());
+    header.extend_from_slice(&[16, 6, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", header), (b"IDAT", idat), (b"IEND", Vec::new())] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(&data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+/// Deflate's bit order: values least significant bit first, Huffman codes
+/// most significant bit first.
+#[derive(Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    current: u32,
+    used: u32,
+}
+
+impl BitWriter {
+    fn write(&mut self, value: u32, count: u32) {
+        for i in 0..count {
+            self.current |= ((value >> i) & 1) << self.used;
+            self.used += 1;
+            if self.used == 8 {
+                self.bytes.push(self.current as u8);
+                self.current = 0;
+                self.used = 0;
+            }
+        }
+    }
+
+    fn write_code(&mut self, code: u32, count: u32) {
+        for i in (0..count).rev() {
+            self.write((code >> i) & 1, 1);
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.used > 0 {
+            self.bytes.push(self.current as u8);
+        }
+        self.bytes
+    }
+}
