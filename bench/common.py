@@ -1,6 +1,8 @@
-"""Helpers the benchmark scripts share: a free port, one HTTP call, waiting for health."""
+"""Helpers the benchmark scripts share: a free port, one HTTP call, waiting for
+health, JSON posts and a signed-in user."""
 
 import http.client
+import json
 import socket
 import time
 
@@ -30,3 +32,23 @@ def wait_healthy(port, path="/healthz"):
             pass
         time.sleep(0.05)
     raise RuntimeError("server did not start")
+
+
+PASSWORD = "benchmark password 1"
+
+
+def json_post(port, path, payload, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    status, data = call(port, "POST", path, json.dumps(payload).encode(), headers)
+    return status, json.loads(data) if data else None
+
+
+def register_and_sign_in(port, name):
+    """Registers `name` and signs in: (user id, access token)."""
+    status, body = json_post(port, "/users", {"username": name, "email": f"{name}@example.com", "password": PASSWORD})
+    assert status == 201, status
+    status, tokens = json_post(port, "/auth/token", {"username": name, "password": PASSWORD})
+    assert status == 200, status
+    return body["id"], tokens["access_token"]

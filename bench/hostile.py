@@ -27,26 +27,11 @@ import threading
 import time
 import zlib
 
-from common import call, free_port, wait_healthy
+from common import call, free_port, json_post, register_and_sign_in, wait_healthy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PASSWORD = "benchmark password 1"
 
 
-def json_post(port, path, payload, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    status, data = call(port, "POST", path, json.dumps(payload).encode(), headers)
-    return status, json.loads(data) if data else None
-
-
-def signed_in(port, name):
-    status, body = json_post(port, "/users", {"username": name, "email": f"{name}@example.com", "password": PASSWORD})
-    assert status == 201, status
-    status, tokens = json_post(port, "/auth/token", {"username": name, "password": PASSWORD})
-    assert status == 200, status
-    return body["id"], tokens["access_token"]
 
 
 def png_bomb(side):
@@ -139,8 +124,8 @@ def main():
         server = subprocess.Popen([args.binary, "serve"], env=env)
         try:
             wait_healthy(port)
-            alice_id, _ = signed_in(port, "alice")
-            _, mallory = signed_in(port, "mallory")
+            alice_id, _ = register_and_sign_in(port, "alice")
+            _, mallory = register_and_sign_in(port, "mallory")
             path = f"/users/{alice_id}/profile"
             read_latencies(port, path, 50)  # warm up
 

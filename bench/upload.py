@@ -24,26 +24,11 @@ import tempfile
 import threading
 import time
 
-from common import call, free_port, wait_healthy
+from common import call, free_port, register_and_sign_in, wait_healthy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PASSWORD = "benchmark password 1"
 
 
-def json_post(port, path, payload, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    status, data = call(port, "POST", path, json.dumps(payload).encode(), headers)
-    return status, json.loads(data) if data else None
-
-
-def signed_in(port, name):
-    status, _ = json_post(port, "/users", {"username": name, "email": f"{name}@example.com", "password": PASSWORD})
-    assert status == 201, status
-    status, tokens = json_post(port, "/auth/token", {"username": name, "password": PASSWORD})
-    assert status == 200, status
-    return tokens["access_token"]
 
 
 def multipart(photo_bytes):
@@ -123,7 +108,7 @@ def main():
         time.sleep(0.5)
         idle_rss = rss_kib(server.pid, "VmRSS")
 
-        uploader = Uploader(port, signed_in(port, "bench"), body, content_type)
+        uploader = Uploader(port, register_and_sign_in(port, "bench")[1], body, content_type)
         for _ in range(3):
             uploader.upload()
             time_djpeg(args.photo)
@@ -132,7 +117,7 @@ def main():
             djpegs.append(time_djpeg(args.photo))
             uploads.append(uploader.upload())
 
-        tokens = [signed_in(port, f"client{i}") for i in range(args.clients)]
+        tokens = [register_and_sign_in(port, f"client{i}")[1] for i in range(args.clients)]
         barrier = threading.Barrier(args.clients)
         concurrent = []
 

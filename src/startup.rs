@@ -87,6 +87,7 @@ pub fn build_context(
         settings.access_token_ttl,
         settings.refresh_token_ttl,
     );
+    let passwords = Arc::new(PasswordHasher::new());
     Ok(AppContext {
         throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
@@ -95,13 +96,20 @@ pub fn build_context(
         )),
         upload_rate: Arc::new(RateThrottle::new(settings.upload_rate)),
         register_rate: Arc::new(RateThrottle::new(settings.register_rate)),
-        hash_queue: Arc::new(HashQueue::new(cores(), settings.password_hash_queue)),
+        // Two turns per core: while one request hashes, another does the
+        // database work around its hash (at most one hash per core still
+        // runs, in the hasher's workspaces).
+        hash_queue: Arc::new(HashQueue::new(
+            &passwords,
+            2 * cores(),
+            settings.password_hash_queue,
+        )),
         settings: Arc::new(settings),
         pool,
         signals: Arc::new(signals),
         storage,
         jwt: Arc::new(jwt),
-        passwords: Arc::new(PasswordHasher::new()),
+        passwords,
         cpu_permits: Arc::new(Semaphore::new(cores())),
     })
 }

@@ -19,7 +19,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 pub struct PasswordHasher {
     params: Params,
     dummy_hash: String,
-    workspaces: Workspaces,
+    workspaces: Arc<Workspaces>,
 }
 
 /// At most one argon2 computation per core at a time, each in a 19 MiB
@@ -34,8 +34,12 @@ struct Workspaces {
 }
 
 struct WorkspaceState {
+    /// How many hashes may run at once.
+    slots: usize,
     free: usize,
     waiting: usize,
+    /// Requests holding a `HashTurn`: each may be about to hash.
+    admitted: usize,
     kept: Vec<Workspace>,
 }
 
@@ -103,8 +107,10 @@ impl Workspaces {
     fn new(count: usize) -> Self {
         Self {
             state: Mutex::new(WorkspaceState {
+                slots: count.max(1),
                 free: count.max(1),
                 waiting: 0,
+                admitted: 0,
                 kept: Vec::new(),
             }),
             returned: Condvar::new(),
@@ -127,42 +133,94 @@ impl Workspaces {
             _ => Workspace::new(blocks),
         };
         let result = work(workspace.blocks());
-        {
+        let unused = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state.free += 1;
-            if state.waiting > 0 {
+            let running = state.slots - state.free;
+            // Someone waits, or an admitted request (besides this one) may
+            // hash next: a fresh mapping would cost it its page faults.
+            if state.waiting > 0 || state.admitted > running + 1 {
                 state.kept.push(workspace);
+                None
+            } else {
+                Some(workspace)
             }
-        }
+        };
         self.returned.notify_one();
+        drop(unused);
         result
+    }
+
+    fn admit(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admitted += 1;
+    }
+
+    /// A turn ended: keep no more workspaces than the admitted requests
+    /// that are not hashing could use (none once idle).
+    fn dismiss(&self) {
+        let unused: Vec<Workspace> = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.admitted = state.admitted.saturating_sub(1);
+            let running = state.slots - state.free;
+            let useful = state.admitted.saturating_sub(running);
+            let keep = state.kept.len().min(useful);
+            state.kept.split_off(keep)
+        };
+        drop(unused);
     }
 }
 
-/// The queue requests wait in for argon2: one turn per core runs at a
-/// time, up to `capacity` more wait on the async side (holding no thread,
-/// no connection), and past that a request is refused at once, so a flood
-/// of sign-ins costs the rest of the service nothing but the cores argon2
-/// was always going to use.
+/// The queue requests wait in for argon2: `running` turns at a time (a
+/// few per core, so that the database work around one hash overlaps
+/// another hash; the workspaces still let one hash per core run), up to
+/// `capacity` more wait on the async side (holding no thread, no
+/// connection), and past that a request is refused at once, so a flood of
+/// sign-ins costs the rest of the service nothing but the cores argon2 was
+/// always going to use.
 pub struct HashQueue {
     turns: Arc<Semaphore>,
     waiting: AtomicUsize,
     capacity: usize,
+    workspaces: Arc<Workspaces>,
 }
 
 /// The right to hash (or verify) now; give it back by dropping it.
-pub struct HashTurn(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct HashTurn {
+    _permit: OwnedSemaphorePermit,
+    workspaces: Arc<Workspaces>,
+}
+
+impl HashTurn {
+    fn new(permit: OwnedSemaphorePermit, workspaces: &Arc<Workspaces>) -> Self {
+        workspaces.admit();
+        Self {
+            _permit: permit,
+            workspaces: Arc::clone(workspaces),
+        }
+    }
+}
+
+impl Drop for HashTurn {
+    fn drop(&mut self) {
+        self.workspaces.dismiss();
+    }
+}
 
 /// The queue is full: the caller should try again shortly.
 #[derive(Debug)]
 pub struct QueueFull;
 
 impl HashQueue {
-    pub fn new(running: usize, capacity: usize) -> Self {
+    /// The queue in front of `hasher`.
+    pub fn new(hasher: &PasswordHasher, running: usize, capacity: usize) -> Self {
         Self {
             turns: Arc::new(Semaphore::new(running.max(1))),
             waiting: AtomicUsize::new(0),
             capacity,
+            workspaces: Arc::clone(&hasher.workspaces),
         }
     }
 
@@ -170,7 +228,7 @@ impl HashQueue {
     /// `capacity` callers already wait.
     pub async fn turn(&self) -> Result<HashTurn, QueueFull> {
         if let Ok(permit) = Arc::clone(&self.turns).try_acquire_owned() {
-            return Ok(HashTurn(permit));
+            return Ok(HashTurn::new(permit, &self.workspaces));
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -188,7 +246,7 @@ impl HashQueue {
             .acquire_owned()
             .await
             .map_err(|_| QueueFull)?;
-        Ok(HashTurn(permit))
+        Ok(HashTurn::new(permit, &self.workspaces))
     }
 }
 
@@ -205,7 +263,7 @@ impl PasswordHasher {
         let mut hasher = Self {
             params: Params::default(),
             dummy_hash: String::new(),
-            workspaces: Workspaces::new(crate::settings::cores()),
+            workspaces: Arc::new(Workspaces::new(crate::settings::cores())),
         };
         hasher.dummy_hash = hasher
             .hash("portrait-dummy-password")
@@ -292,7 +350,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_hash_queue_refuses_at_once_when_full_and_serves_in_order() {
-        let queue = Arc::new(HashQueue::new(1, 2));
+        let hasher = PasswordHasher::new();
+        let queue = Arc::new(HashQueue::new(&hasher, 1, 2));
         let running = queue.turn().await.unwrap();
         let (first, second) = (queue.clone(), queue.clone());
         let first = tokio::spawn(async move { first.turn().await.map(|_| 1) });
@@ -360,5 +419,26 @@ mod tests {
         }
         let state = hasher.workspaces.state.lock().unwrap();
         assert!(state.kept.is_empty(), "no workspace is kept once idle");
+    }
+
+    #[tokio::test]
+    async fn workspaces_are_kept_for_admitted_turns_and_freed_with_the_last() {
+        let hasher = PasswordHasher::new();
+        let queue = HashQueue::new(&hasher, 4, 8);
+        let right = hasher.hash("right").unwrap();
+        let turns = [
+            queue.turn().await.unwrap(),
+            queue.turn().await.unwrap(),
+            queue.turn().await.unwrap(),
+        ];
+        assert!(hasher.verify("right", &right));
+        let kept = |h: &PasswordHasher| h.workspaces.state.lock().unwrap().kept.len();
+        assert_eq!(
+            kept(&hasher),
+            1,
+            "two other admitted requests may hash next"
+        );
+        drop(turns);
+        assert_eq!(kept(&hasher), 0, "nothing kept once no turn is held");
     }
 }

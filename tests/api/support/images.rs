@@ -196,11 +196,7 @@ pub fn close_to(pixel: [u8; 3], expected: [u8; 3]) -> bool {
 /// A few hundred bytes of PNG that declare a `side`×`side` 16-bit RGBA
 /// picture: its pixels would need side² × 8 bytes of decoder memory.
 pub fn png_bomb(side: u32) -> Vec<u8> {
-    let mut header = Vec::new();
-    header.extend_from_slice(&side.to_be_bytes());
-    header.extend_from_slice(&side.to_be_bytes());
-    // 16 bits per channel, colour type 6 (RGBA), deflate, no filter, no interlace.
-    header.extend_from_slice(&[16, 6, 0, 0, 0]);
+    let header = rgba16_header(side);
     // One stored deflate block of zeros: a real, if short, zlib stream.
     let zeros = [0u8; 64];
     let mut idat = vec![0x78, 0x01, 0x01];
@@ -208,15 +204,7 @@ pub fn png_bomb(side: u32) -> Vec<u8> {
     idat.extend_from_slice(&(!(zeros.len() as u16)).to_le_bytes());
     idat.extend_from_slice(&zeros);
     idat.extend_from_slice(&adler32(&zeros).to_be_bytes());
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [(b"IHDR", header), (b"IDAT", idat), (b"IEND", Vec::new())] {
-        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut chunk = kind.to_vec();
-        chunk.extend_from_slice(&data);
-        png.extend_from_slice(&chunk);
-        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
-    }
-    png
+    png_file(&header, &idat)
 }
 
 /// A JPEG whose markers announce `scans` progressive scans: what a scan
@@ -231,6 +219,29 @@ pub fn jpeg_scan_bomb(scans: usize) -> Vec<u8> {
     }
     bytes.extend_from_slice(&[0xFF, 0xD9]);
     bytes
+}
+
+/// IHDR of a `side`×`side` picture, 16 bits per channel, colour type 6
+/// (RGBA), deflate, no filter, no interlace.
+fn rgba16_header(side: u32) -> Vec<u8> {
+    let mut header = Vec::new();
+    header.extend_from_slice(&side.to_be_bytes());
+    header.extend_from_slice(&side.to_be_bytes());
+    header.extend_from_slice(&[16, 6, 0, 0, 0]);
+    header
+}
+
+/// A PNG file of one IHDR, one IDAT and the IEND chunk.
+fn png_file(header: &[u8], idat: &[u8]) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", header), (b"IDAT", idat), (b"IEND", &[][..])] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -283,19 +294,8 @@ pub fn slow_png(side: u32) -> Vec<u8> {
     let b = (total % 65521) as u32;
     idat.extend_from_slice(&((b << 16) | 1).to_be_bytes());
 
-    let mut header = Vec::new();
-    header.extend_from_slice(&side.to_be_bytes());
-    header.extend_from_slice(&side.to_be_bytes());
-    header.extend_from_slice(&[16, 6, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [(b"IHDR", header), (b"IDAT", idat), (b"IEND", Vec::new())] {
-        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut chunk = kind.to_vec();
-        chunk.extend_from_slice(&data);
-        png.extend_from_slice(&chunk);
-        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
-    }
-    png
+    let header = rgba16_header(side);
+    png_file(&header, &idat)
 }
 
 /// Deflate's bit order: values least significant bit first, Huffman codes
