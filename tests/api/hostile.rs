@@ -542,3 +542,22 @@ async fn a_picture_that_takes_too_long_is_422_at_the_timeout() {
     let photo = app.upload_picture(&user.token, jpeg(&marked(64, 48))).await;
     assert_eq!(photo.status(), StatusCode::OK);
 }
+
+/// A GIF frame larger than its canvas is cut to the canvas, as browsers
+/// show it (it used to be refused as "0×0 pixels").
+#[tokio::test]
+async fn a_gif_frame_larger_than_its_canvas_is_cut_to_the_canvas() {
+    let app = spawn_app().await;
+    let user = app.signed_in("giffer").await;
+    let gif = crate::support::images::gif_frame_outside_canvas();
+    let response = app.upload_picture(&user.token, gif).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let profile: Value = response.json().await.unwrap();
+    assert_eq!(
+        (
+            profile["image"]["width"].clone(),
+            profile["image"]["height"].clone()
+        ),
+        (json!(10), json!(10))
+    );
+}

@@ -333,3 +333,20 @@ impl BitWriter {
         self.bytes
     }
 }
+
+/// A GIF whose first frame (40×40) is larger than its canvas (10×10).
+pub fn gif_frame_outside_canvas() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    {
+        let palette = [200, 30, 30, 30, 30, 200];
+        let mut encoder = gif::Encoder::new(&mut bytes, 10, 10, &palette).unwrap();
+        let frame = gif::Frame {
+            width: 40,
+            height: 40,
+            buffer: std::borrow::Cow::Owned(vec![0; 1600]),
+            ..gif::Frame::default()
+        };
+        encoder.write_frame(&frame).unwrap();
+    }
+    bytes
+}
