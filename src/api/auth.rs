@@ -40,6 +40,7 @@ pub async fn token(
         return Err(ApiError::internal());
     };
     let client = client_ip(&req, &ctx.settings.trusted_proxies);
+    auth::may_attempt(&ctx, client, &username)?;
     let pair = hashing(&ctx, move |ctx| {
         auth::login(ctx, client, &username, &password)
     })

@@ -22,16 +22,20 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
     if !is_trusted(peer, trusted) {
         return peer;
     }
-    let chain = forwarded_for(req);
-    // Right to left: each trusted proxy appended the address it saw.
-    let mut nearest = None;
-    for address in chain.iter().rev() {
-        nearest = Some(*address);
-        if !is_trusted(*address, trusted) {
+    // Right to left: each trusted proxy appended the address it saw. An
+    // entry that is no address stops the walk at the hop that reported
+    // it, so garbage never becomes a client of its own.
+    let mut nearest = peer;
+    for entry in forwarded_for(req).iter().rev() {
+        let Some(address) = *entry else {
+            break;
+        };
+        nearest = address;
+        if !is_trusted(address, trusted) {
             break;
         }
     }
-    nearest.unwrap_or(peer)
+    nearest
 }
 
 /// `scheme://host` of the URL the client asked for, for absolute links.
@@ -73,8 +77,11 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-/// The addresses of `Forwarded: for=` or else `X-Forwarded-For`, in order.
-fn forwarded_for(req: &HttpRequest) -> Vec<IpAddr> {
+/// The `X-Forwarded-For` chain, in order (`None` for an entry that is no
+/// address), or the `Forwarded: for=` chain when there is no
+/// `X-Forwarded-For`: the proxies in common use append to the former and
+/// pass a client's own `Forwarded` through, so it must not win over it.
+fn forwarded_for(req: &HttpRequest) -> Vec<Option<IpAddr>> {
     let values = |name: header::HeaderName| -> Vec<String> {
         req.headers()
             .get_all(name)
@@ -83,19 +90,19 @@ fn forwarded_for(req: &HttpRequest) -> Vec<IpAddr> {
             .map(|v| v.trim().to_owned())
             .collect()
     };
-    let forwarded: Vec<IpAddr> = values(header::FORWARDED)
+    let x_forwarded_for = values(header::HeaderName::from_static("x-forwarded-for"));
+    if !x_forwarded_for.is_empty() {
+        return x_forwarded_for
+            .iter()
+            .map(|value| parse_node(value))
+            .collect();
+    }
+    values(header::FORWARDED)
         .iter()
         .flat_map(|element| element.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(key, _)| key.eq_ignore_ascii_case("for"))
-        .filter_map(|(_, value)| parse_node(value))
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded;
-    }
-    values(header::HeaderName::from_static("x-forwarded-for"))
-        .iter()
-        .filter_map(|value| parse_node(value))
+        .map(|(_, value)| parse_node(value))
         .collect()
 }
 

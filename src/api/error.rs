@@ -194,7 +194,11 @@ impl ResponseError for ApiError {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(retry_after) = self.retry_after {
-            let seconds = retry_after.as_secs().max(1);
+            // Rounded up: a client that waits exactly this long is let in.
+            let seconds = retry_after
+                .as_secs()
+                .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
+                .max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 headers.insert(header::RETRY_AFTER, value);
             }

@@ -43,21 +43,25 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Runs picture processing (decode, resize, encode: CPU only, no database,
 /// no files) on the blocking pool once one of the CPU permits (one per
-/// core) is free; the permit is given back as soon as it ends, or when
-/// `time_limit` passes first (then `None`: the client gets its answer and
-/// the slot goes to the next upload, while the thread finishes a decode
-/// that the scan and memory limits keep bounded).
+/// core) is free. When `time_limit` passes first the answer is `None` at
+/// once, but the permit goes back only when the work really ends: a
+/// decode that cannot be stopped still holds its core and its memory, so
+/// the number of decodes at once stays bounded whatever clients send.
 pub async fn cpu_bound<T: Send + 'static>(
     ctx: &web::Data<AppContext>,
     time_limit: Duration,
     work: impl FnOnce(&AppContext) -> T + Send + 'static,
 ) -> Result<Option<T>, ApiError> {
-    let _permit = Arc::clone(&ctx.cpu_permits)
+    let permit = Arc::clone(&ctx.cpu_permits)
         .acquire_owned()
         .await
         .map_err(|_| ApiError::internal())?;
     let ctx = ctx.clone();
-    match tokio::time::timeout(time_limit, web::block(move || work(&ctx))).await {
+    let work = web::block(move || {
+        let _permit = permit;
+        work(&ctx)
+    });
+    match tokio::time::timeout(time_limit, work).await {
         Ok(done) => Ok(Some(done?)),
         Err(_) => Ok(None),
     }

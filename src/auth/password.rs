@@ -138,8 +138,10 @@ impl Workspaces {
             state.free += 1;
             let running = state.slots - state.free;
             // Someone waits, or an admitted request (besides this one) may
-            // hash next: a fresh mapping would cost it its page faults.
-            if state.waiting > 0 || state.admitted > running + 1 {
+            // hash next: a fresh mapping would cost it its page faults. No
+            // more are kept than could be used.
+            let useful = state.waiting + state.admitted.saturating_sub(running + 1);
+            if state.kept.len() < useful {
                 state.kept.push(workspace);
                 None
             } else {

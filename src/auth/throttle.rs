@@ -118,6 +118,41 @@ impl LoginThrottle {
         self.hasher.hash_one(username)
     }
 
+    /// Whether an attempt would be let through now, without counting it:
+    /// for refusing a throttled client before it queues for argon2.
+    pub fn check(&self, client: IpAddr, username: &str) -> Result<(), Duration> {
+        let client = ClientKey::from(client);
+        let account = self.account_key(username);
+        self.refusal(&self.lock(), client, account, Instant::now())
+    }
+
+    /// `Err(retry_after)` while either limit is reached. Reads only: a
+    /// refused attempt leaves nothing behind.
+    fn refusal(
+        &self,
+        state: &State,
+        client: ClientKey,
+        account: u64,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        let live = |window: Option<&Window>| {
+            window
+                .copied()
+                .filter(|w| now.duration_since(w.started) < self.window)
+        };
+        if let Some(window) = live(state.clients.get(&client)) {
+            if window.count >= self.per_client {
+                return Err(window.retry_after(now, self.window));
+            }
+        }
+        if let Some(window) = live(state.accounts.get(&(client, account))) {
+            if window.count >= self.per_account {
+                return Err(window.retry_after(now, self.window));
+            }
+        }
+        Ok(())
+    }
+
     /// Lets an attempt for `username` from `client` through, counting it
     /// now; `Err(retry_after)` while either limit is reached.
     pub fn begin(&self, client: IpAddr, username: &str) -> Result<Attempt<'_>, Duration> {
@@ -125,33 +160,24 @@ impl LoginThrottle {
         let account = self.account_key(username);
         let now = Instant::now();
         let mut state = self.lock();
-        make_room(&mut state, now, self.window, self.max_entries);
+        self.refusal(&state, client, account, now)?;
+        make_room(&mut state, now, self, 2);
         let fresh = Window {
             count: 0,
             started: now,
         };
-        let by_client = *state
+        state
             .clients
             .entry(client)
             .or_insert(fresh)
-            .current(now, self.window);
-        let by_account = *state
+            .current(now, self.window)
+            .count += 1;
+        state
             .accounts
             .entry((client, account))
             .or_insert(fresh)
-            .current(now, self.window);
-        if by_client.count >= self.per_client {
-            return Err(by_client.retry_after(now, self.window));
-        }
-        if by_account.count >= self.per_account {
-            return Err(by_account.retry_after(now, self.window));
-        }
-        if let Some(window) = state.clients.get_mut(&client) {
-            window.count += 1;
-        }
-        if let Some(window) = state.accounts.get_mut(&(client, account)) {
-            window.count += 1;
-        }
+            .current(now, self.window)
+            .count += 1;
         Ok(Attempt {
             throttle: self,
             client,
@@ -184,28 +210,62 @@ impl Attempt<'_> {
             window.count = window.count.saturating_sub(1);
         }
     }
+
+    /// The attempt could not be judged (the database did not answer): it
+    /// is not a failure, so its count is given back.
+    pub fn cancelled(self) {
+        let mut state = self.throttle.lock();
+        if let Some(window) = state.accounts.get_mut(&(self.client, self.account)) {
+            window.count = window.count.saturating_sub(1);
+        }
+        if let Some(window) = state.clients.get_mut(&self.client) {
+            window.count = window.count.saturating_sub(1);
+        }
+    }
 }
 
-/// Drops expired entries once the cap is near, then the oldest ones while
-/// still at the cap, so the maps never hold more than `max_entries` in all.
-fn make_room(state: &mut State, now: Instant, window: Duration, max_entries: usize) {
-    if state.accounts.len() + state.clients.len() + 2 <= max_entries {
+/// Makes room for `incoming` new entries: expired ones go first, then the
+/// oldest that are not at their limit (a few failures forgotten), and only
+/// when every entry is a live lockout, the oldest of those. So a flood of
+/// new names cannot push out the lockouts it is trying to escape.
+fn make_room(state: &mut State, now: Instant, throttle: &LoginThrottle, incoming: usize) {
+    let cap = throttle.max_entries;
+    let len = |state: &State| state.accounts.len() + state.clients.len();
+    if len(state) + incoming <= cap {
         return;
     }
-    let live = |w: &mut Window| now.duration_since(w.started) < window;
+    let live = |w: &Window| now.duration_since(w.started) < throttle.window;
     state.accounts.retain(|_, w| live(w));
     state.clients.retain(|_, w| live(w));
-    while state.accounts.len() + state.clients.len() + 2 > max_entries {
-        let oldest_account = state.accounts.iter().min_by_key(|(_, w)| w.started);
-        let oldest_client = state.clients.iter().min_by_key(|(_, w)| w.started);
-        match (oldest_account, oldest_client) {
-            (Some((&key, a)), Some((_, c))) if a.started <= c.started => {
+    while len(state) + incoming > cap {
+        let oldest_account = |limited: bool| {
+            state
+                .accounts
+                .iter()
+                .filter(|(_, w)| limited || w.count < throttle.per_account)
+                .min_by_key(|(_, w)| w.started)
+                .map(|(key, w)| (*key, w.started))
+        };
+        let oldest_client = |limited: bool| {
+            state
+                .clients
+                .iter()
+                .filter(|(_, w)| limited || w.count < throttle.per_client)
+                .min_by_key(|(_, w)| w.started)
+                .map(|(key, w)| (*key, w.started))
+        };
+        let (account, client) = match (oldest_account(false), oldest_client(false)) {
+            (None, None) => (oldest_account(true), oldest_client(true)),
+            pair => pair,
+        };
+        match (account, client) {
+            (Some((key, a)), Some((_, c))) if a <= c => {
                 state.accounts.remove(&key);
             }
-            (_, Some((&key, _))) => {
+            (_, Some((key, _))) => {
                 state.clients.remove(&key);
             }
-            (Some((&key, _)), None) => {
+            (Some((key, _)), None) => {
                 state.accounts.remove(&key);
             }
             (None, None) => break,
@@ -293,5 +353,35 @@ mod tests {
         // The newest are kept: the latest client is still counted.
         let last = IpAddr::from(((cap + 499) as u32).to_be_bytes());
         assert_eq!(throttle.lock().clients[&ClientKey::from(last)].count, 1);
+    }
+
+    #[test]
+    fn a_flood_of_new_names_cannot_push_out_a_lockout() {
+        let cap = 100;
+        let throttle = LoginThrottle::with_capacity(3, u32::MAX, Duration::from_secs(60), cap);
+        let attacker = ip("203.0.113.1");
+        for _ in 0..3 {
+            drop(throttle.begin(attacker, "alice").unwrap());
+        }
+        assert!(throttle.begin(attacker, "alice").is_err());
+        for i in 0..(cap * 3) {
+            let other = IpAddr::from((i as u32 + 1).to_be_bytes());
+            drop(throttle.begin(other, &format!("name{i}")));
+            // Refused attempts leave nothing behind.
+            assert!(throttle.begin(attacker, "alice").is_err());
+        }
+        assert!(throttle.entries() <= cap);
+    }
+
+    #[test]
+    fn a_cancelled_attempt_is_not_a_failure() {
+        let throttle = LoginThrottle::new(2, 100, Duration::from_secs(60));
+        for _ in 0..5 {
+            throttle
+                .begin(ip("127.0.0.1"), "alice")
+                .unwrap()
+                .cancelled();
+        }
+        assert!(throttle.check(ip("127.0.0.1"), "alice").is_ok());
     }
 }

@@ -29,7 +29,15 @@ impl Email {
         if !is_valid_local_part(local) || !is_valid_domain(domain) {
             return Err(invalid());
         }
-        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+        let email = Self(format!("{local}@{}", domain.to_lowercase()));
+        // Lower case can be longer than the text it came from: the stored
+        // forms must fit too.
+        if email.normalized().chars().count() > MAX_EMAIL_CHARS {
+            return Err(format!(
+                "Ensure this field has no more than {MAX_EMAIL_CHARS} characters."
+            ));
+        }
+        Ok(email)
     }
 
     pub fn as_str(&self) -> &str {

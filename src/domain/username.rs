@@ -21,7 +21,11 @@ impl Username {
         if value.is_empty() {
             return Err("This field may not be blank.".into());
         }
-        if value.chars().count() > MAX_USERNAME_CHARS {
+        // The case-folded form is stored too, and can be longer (`İ` is two
+        // characters in lower case): both must fit.
+        if value.chars().count() > MAX_USERNAME_CHARS
+            || normalize(value).chars().count() > MAX_USERNAME_CHARS
+        {
             return Err(format!(
                 "Ensure this field has no more than {MAX_USERNAME_CHARS} characters."
             ));
@@ -101,6 +105,12 @@ mod tests {
     #[test]
     fn normalized_ignores_case() {
         assert_eq!(Username::parse("AlIcE").unwrap().normalized(), "alice");
+    }
+
+    #[test]
+    fn a_name_whose_lower_case_is_longer_than_the_limit_is_refused() {
+        assert!(Username::parse(&"İ".repeat(75)).is_ok());
+        assert!(Username::parse(&"İ".repeat(76)).is_err());
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
     if !jpeg_is_complete(bytes) {
         return Err(ImagingError::Corrupt);
     }
-    let (scans, progressive) = jpeg_scans(bytes);
+    let (scans, components) = jpeg_scans(bytes);
     if scans > MAX_JPEG_SCANS {
         return Err(ImagingError::TooManyScans {
             scans,
@@ -78,7 +78,10 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
     check_pixels(width as u64, height as u64, limits)?;
     let (width, height) = (width as u32, height as u32);
     let numerator = jpeg_scale_numerator(width, height, limits.avatar_size);
-    check_memory(jpeg_memory(width, height, numerator, progressive), limits)?;
+    check_memory(
+        jpeg_memory(width, height, numerator, scans, components),
+        limits,
+    )?;
 
     let mut orientation = Orientation::NoTransforms;
     let mut adobe = false;
@@ -229,32 +232,43 @@ fn check_memory(needed: u64, limits: &ImageLimits) -> Result<(), ImagingError> {
     Ok(())
 }
 
-/// How many scans a JPEG has, and whether it is progressive, from its
-/// markers: entropy-coded data never holds an FF byte followed by a marker
-/// code, so every FF DA is a start of scan (an EXIF thumbnail's count too,
-/// which errs on the safe side).
-fn jpeg_scans(bytes: &[u8]) -> (usize, bool) {
+/// How many scans a JPEG has, and how many components its frame has,
+/// from its markers: entropy-coded data never holds an FF byte followed by
+/// a marker code, so every FF DA is a start of scan (an EXIF thumbnail's
+/// count too, which errs on the safe side), and the components come from
+/// the largest start-of-frame header seen.
+fn jpeg_scans(bytes: &[u8]) -> (usize, u8) {
     let mut scans = 0;
-    let mut progressive = false;
-    for pair in bytes.windows(2) {
+    let mut components = 0u8;
+    for (at, pair) in bytes.windows(2).enumerate() {
         match pair {
             [0xFF, 0xDA] => scans += 1,
-            [0xFF, 0xC2 | 0xC6 | 0xCA | 0xCE] => progressive = true,
+            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+            [0xFF, 0xC0..=0xCF] if !matches!(pair[1], 0xC4 | 0xC8 | 0xCC) => {
+                // length (2), precision (1), height (2), width (2), count (1)
+                if let Some(&count) = bytes.get(at + 9) {
+                    components = components.max(count);
+                }
+            }
             _ => {}
         }
     }
-    (scans, progressive)
+    (scans, components.max(1))
 }
 
 /// What libjpeg allocates for a `width`×`height` JPEG decoded at
-/// `numerator`/8: the output (4 bytes a pixel at most, CMYK), and for a
-/// progressive file the whole picture's DCT coefficients (2 bytes each, 3
-/// components at full resolution at most).
-fn jpeg_memory(width: u32, height: u32, numerator: u8, progressive: bool) -> u64 {
+/// `numerator`/8: the output (4 bytes a pixel at most, CMYK), and, for a
+/// file of more than one scan (progressive, or baseline with its
+/// components in separate scans), the whole picture's DCT coefficients: 2
+/// bytes each, every component at full resolution at most.
+fn jpeg_memory(width: u32, height: u32, numerator: u8, scans: usize, components: u8) -> u64 {
     let scaled = |side: u32| (u64::from(side) * u64::from(numerator)).div_ceil(8);
     let output = scaled(width) * scaled(height) * 4;
-    let coefficients = if progressive {
-        u64::from(width).next_multiple_of(8) * u64::from(height).next_multiple_of(8) * 3 * 2
+    let coefficients = if scans > 1 {
+        u64::from(width).next_multiple_of(8)
+            * u64::from(height).next_multiple_of(8)
+            * u64::from(components)
+            * 2
     } else {
         0
     };
@@ -279,7 +293,7 @@ mod tests {
             bomb.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
         }
         bomb.extend_from_slice(&[0xFF, 0xD9]);
-        assert_eq!(jpeg_scans(&bomb), (500, true));
+        assert_eq!(jpeg_scans(&bomb).0, 500);
         let limits = ImageLimits {
             max_pixels: 40_000_000,
             avatar_size: 300,
@@ -293,12 +307,26 @@ mod tests {
     }
 
     #[test]
-    fn progressive_files_need_their_coefficients_in_memory() {
-        assert_eq!(jpeg_memory(800, 600, 8, false), 800 * 600 * 4);
+    fn multi_scan_files_need_their_coefficients_in_memory() {
+        assert_eq!(jpeg_memory(800, 600, 8, 1, 3), 800 * 600 * 4);
         assert_eq!(
-            jpeg_memory(6000, 6000, 1, true),
+            jpeg_memory(6000, 6000, 1, 10, 3),
             750 * 750 * 4 + 6000 * 6000 * 6
         );
+        // Four components (CMYK) in separate scans of a baseline file.
+        assert_eq!(
+            jpeg_memory(8000, 5000, 1, 4, 4),
+            1000 * 625 * 4 + 8000 * 5000 * 8
+        );
+    }
+
+    #[test]
+    fn the_component_count_is_read_from_the_frame_header() {
+        let cmyk = [
+            0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x14, 0x08, 0x00, 0x10, 0x00, 0x10, 0x04, 1, 0x11, 0, 2,
+            0x11, 0, 3, 0x11, 0, 4, 0x11, 0, 0xFF, 0xDA, 0xFF, 0xD9,
+        ];
+        assert_eq!(jpeg_scans(&cmyk), (1, 4));
     }
 
     #[test]

@@ -30,6 +30,29 @@ impl Profile {
         self.image == DEFAULT_IMAGE
     }
 
+    /// The profile of `user_id`, locked until the transaction ends, for a
+    /// change that depends on what it held (which file to delete after).
+    /// PostgreSQL locks the row; SQLite's write transactions
+    /// (`BEGIN IMMEDIATE`) already run one at a time.
+    pub fn of_user_for_update(
+        conn: &mut AnyConnection,
+        user_id: i64,
+    ) -> Result<Option<Profile>, diesel::result::Error> {
+        match conn {
+            AnyConnection::Postgresql(pg) => profiles::table
+                .filter(profiles::user_id.eq(user_id))
+                .select(Profile::as_select())
+                .for_update()
+                .first(pg)
+                .optional(),
+            AnyConnection::Sqlite(sqlite) => profiles::table
+                .filter(profiles::user_id.eq(user_id))
+                .select(Profile::as_select())
+                .first(sqlite)
+                .optional(),
+        }
+    }
+
     /// The profile of `user_id`, if it has one.
     pub fn of_user(
         conn: &mut AnyConnection,

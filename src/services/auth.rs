@@ -21,6 +21,15 @@ use crate::services::connection;
 const BAD_CREDENTIALS: &str = "No active account found with the given credentials.";
 const BAD_TOKEN: &str = "Given token not valid for any token type, or expired.";
 
+/// Refuses at once a sign-in the throttle would refuse, so that a locked
+/// out client never waits in argon2's queue (nor fills it). Counts nothing:
+/// `login` checks again, atomically.
+pub fn may_attempt(ctx: &AppContext, client: IpAddr, username: &str) -> Result<(), ServiceError> {
+    ctx.throttle
+        .check(client, &normalize(username.trim()))
+        .map_err(|retry_after| ServiceError::Throttled { retry_after })
+}
+
 /// Signs in. Verifies a password: the caller holds an argon2 turn.
 pub fn login(
     ctx: &AppContext,
@@ -40,11 +49,21 @@ pub fn login(
         !throttle_key.contains('\0') && throttle_key.chars().count() <= 2 * MAX_USERNAME_CHARS;
     let found: Option<User> = if could_exist {
         // The connection goes back to the pool while argon2 runs (~15 ms).
-        users::table
-            .filter(users::username_normalized.eq(&throttle_key))
-            .select(User::as_select())
-            .first(&mut *connection(ctx)?)
-            .optional()?
+        let lookup = connection(ctx).and_then(|mut conn| {
+            Ok(users::table
+                .filter(users::username_normalized.eq(&throttle_key))
+                .select(User::as_select())
+                .first(&mut *conn)
+                .optional()?)
+        });
+        match lookup {
+            Ok(found) => found,
+            Err(error) => {
+                // Not a guess: the database could not say.
+                attempt.cancelled();
+                return Err(error);
+            }
+        }
     } else {
         None
     };

@@ -21,7 +21,6 @@ use crate::db::AnyConnection;
 use crate::domain::{is_nfkc, normalize_username};
 use crate::error::ServiceError;
 use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
-use crate::models::user::UNIQUE_USERNAME;
 use crate::models::{Profile, User};
 use crate::services::pictures;
 use crate::signals::{PostSave, Signals};
@@ -83,7 +82,7 @@ impl Report {
         for (id, username) in &self.username_clashes {
             lines.push(format!(
                 "found: username of user {id} ({username:?}) is not NFKC-normalised, \
-                 and another user has its normal form: rename one of them"
+                 and another user has its normal form (or it is too long): rename one of them"
             ));
         }
         if self.young_files > 0 {
@@ -237,7 +236,8 @@ fn check_usernames(
             });
             match renamed {
                 Ok(_) => report.usernames_not_normalised.push((id, username)),
-                Err(error) if UNIQUE_USERNAME.violated_by(&error) => {
+                // Taken, or too long once normalised: a person decides.
+                Err(diesel::result::Error::DatabaseError(..)) => {
                     report.username_clashes.push((id, username))
                 }
                 Err(error) => return Err(error.into()),

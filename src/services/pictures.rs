@@ -112,7 +112,9 @@ fn point_profile_at(
     image: &str,
     (width, height): (i32, i32),
 ) -> Result<UserWithProfile, ServiceError> {
-    let old: Profile = Profile::of_user(work.conn, user_id)?.ok_or(
+    // Locked: two uploads at once must not both delete the same old file
+    // and leave the first one's new file behind.
+    let old: Profile = Profile::of_user_for_update(work.conn, user_id)?.ok_or(
         ServiceError::Unauthenticated("This account no longer exists."),
     )?;
     diesel::update(profiles::table.filter(profiles::user_id.eq(user_id)))

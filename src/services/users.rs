@@ -186,22 +186,25 @@ fn escape_like(term: &str) -> String {
     escaped
 }
 
-/// Changes a user. A new password is hashed here: the caller then holds
-/// an argon2 turn.
+/// Changes a user. A new password is hashed here, with no connection
+/// held (the caller holds an argon2 turn); the permission is checked again
+/// inside the transaction, on the row as it is then.
 pub fn update(
     ctx: &AppContext,
     actor: &User,
     id: i64,
     update: UserUpdate,
 ) -> Result<UserWithProfile, ServiceError> {
-    let mut conn = connection(ctx)?;
-    let (target, _) = find(&mut conn, id)?;
-    if !may_manage(actor, &target) {
-        return Err(ServiceError::Forbidden(if actor.is_staff {
+    let (target, _) = find(&mut *connection(ctx)?, id)?;
+    let forbidden = || {
+        ServiceError::Forbidden(if actor.is_staff {
             "Only a superuser may change a staff user or a superuser."
         } else {
             "You may only change your own account."
-        }));
+        })
+    };
+    if !may_manage(actor, &target) {
+        return Err(forbidden());
     }
     if update.is_staff.is_some() && !actor.is_superuser {
         return Err(ServiceError::Forbidden(
@@ -235,11 +238,15 @@ pub fn update(
         );
     }
     if changes.is_empty() {
-        return find(&mut conn, id);
+        return find(&mut *connection(ctx)?, id);
     }
 
     let password_changed = changes.password_hash.is_some();
-    atomic(&mut conn, |work| {
+    atomic(&mut *connection(ctx)?, |work| {
+        let (current, _) = find(work.conn, id)?;
+        if !may_manage(actor, &current) {
+            return Err(forbidden());
+        }
         diesel::update(users::table.find(id))
             .set(&changes)
             .execute(work.conn)

@@ -525,8 +525,8 @@ async fn hostile_strings_in_every_field_never_make_a_5xx() {
 }
 
 /// A picture within every limit that still takes longer than
-/// PICTURE_TIMEOUT is answered 422 at the timeout, and its CPU slot goes
-/// to the next upload, which is served.
+/// PICTURE_TIMEOUT is answered 422 at the timeout (its decode keeps its
+/// core until it ends), and the next upload is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_picture_that_takes_too_long_is_422_at_the_timeout() {
     let app = spawn_app_with_settings(&[("PICTURE_TIMEOUT", "1")]).await;

@@ -598,3 +598,37 @@ async fn check_normalises_old_usernames_and_reports_clashes() {
     );
     assert_eq!(app.login("bob", PASSWORD).await.status(), StatusCode::OK);
 }
+
+/// Uploads by one user at once: whichever commits last wins, and every
+/// other new file is deleted with the old one, so exactly the profile's
+/// file is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_by_one_user_leave_only_the_profiles_file() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let user = app.signed_in("busy").await;
+    let uploads: Vec<_> = (0..6)
+        .map(|i| {
+            let (app, token) = (app.clone(), user.token.clone());
+            tokio::spawn(async move {
+                app.upload_picture(&token, jpeg(&marked(60 + i, 40)))
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    for upload in uploads {
+        assert_eq!(upload.await.unwrap(), StatusCode::OK);
+    }
+    let profile = app.get_json("/profile", Some(&user.token)).await;
+    let url = profile["image"]["url"].as_str().unwrap();
+    let files: Vec<String> = std::fs::read_dir(app.media_root.join("profile_pics"))
+        .unwrap()
+        .map(|e| {
+            format!(
+                "/media/profile_pics/{}",
+                e.unwrap().file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    assert_eq!(files, vec![url.to_owned()]);
+}
