@@ -48,7 +48,7 @@ use crate::domain::{
     ),
     components(schemas(
         Problem, dto::UserBody, dto::ProfileBody, dto::ImageBody, dto::UserPage, dto::TokenBody,
-        dto::HealthBody, dto::RegisterRequest, dto::UserPatchRequest, dto::ProfilePatchRequest,
+        dto::HealthBody, dto::UserCursorPage, dto::UserList, dto::RegisterRequest, dto::UserPatchRequest, dto::ProfilePatchRequest,
         dto::TokenRequest, dto::RefreshRequest, crate::api::pictures::PictureUpload,
     )),
     modifiers(&BearerSecurity, &UnknownFieldsIgnored),

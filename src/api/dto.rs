@@ -100,6 +100,27 @@ pub struct UserPage {
     pub results: Vec<UserBody>,
 }
 
+/// A page in Django REST framework's CursorPagination shape: no count.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCursorPage {
+    /// The next page's URL (with its `cursor`), or null on the last page.
+    pub next: Option<String>,
+    /// The previous page's URL (with its `cursor`), or null on the first page.
+    pub previous: Option<String>,
+    pub results: Vec<UserBody>,
+}
+
+/// GET /users answers a limit/offset page, or a cursor page when the
+/// request has a `cursor` parameter.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum UserList {
+    Page(UserPage),
+    Cursor(UserCursorPage),
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9…", "refresh_token": "eyJhbGciOiJIUzI1NiJ9…", "token_type": "Bearer", "expires_in": 900}))]
 pub struct TokenBody {

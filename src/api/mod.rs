@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod cursor;
 pub mod docs;
 pub mod dto;
 pub mod error;

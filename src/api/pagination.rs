@@ -1,14 +1,19 @@
-//! Limit/offset pagination in Django REST framework's shape: a `limit` over
-//! the maximum is capped (as DRF's `max_limit`), absolute `next`/`previous`
-//! links keep the request's other query parameters and are built from
-//! `client::origin` (forwarded headers only from TRUSTED_PROXIES). Unlike DRF, a `limit`
-//! or `offset` that is not a whole number in range is a 400, as the OpenAPI
-//! document declares, rather than silently replaced.
+//! Pagination in Django REST framework's two shapes: limit/offset (a
+//! `limit` over the maximum is capped, as DRF's `max_limit`), and, when the
+//! request has a `cursor` parameter (empty for the first page), cursor
+//! pages as DRF's CursorPagination: signed opaque cursors (`cursor.rs`),
+//! no count, every page the same cost however deep. Absolute
+//! `next`/`previous` links keep the request's other query parameters and
+//! are built from `client::origin` (forwarded headers only from
+//! TRUSTED_PROXIES). Unlike DRF, a `limit` or `offset` that is not a whole
+//! number in range is a 400, as the OpenAPI document declares, rather
+//! than silently replaced; so is a cursor this service did not sign.
 
 use actix_web::HttpRequest;
 use url::form_urlencoded;
 
 use crate::api::client;
+use crate::api::cursor::Position;
 use crate::api::error::ApiError;
 use crate::context::AppContext;
 
@@ -18,6 +23,8 @@ pub const MAX_LIMIT: i64 = 100;
 pub struct PageRequest {
     pub limit: i64,
     pub offset: i64,
+    /// `Some` in cursor mode: `Some(None)` for the first page.
+    pub cursor: Option<Option<Position>>,
     pub params: Vec<(String, String)>,
 }
 
@@ -41,11 +48,72 @@ impl PageRequest {
             };
         let limit = number("limit", 1, DEFAULT_LIMIT)?.min(MAX_LIMIT);
         let offset = number("offset", 0, 0)?;
+        let cursor = match params.iter().find(|(k, _)| k == "cursor") {
+            None => None,
+            Some((_, raw)) if raw.is_empty() => Some(None),
+            Some((_, raw)) => {
+                let key = req
+                    .app_data::<actix_web::web::Data<AppContext>>()
+                    .map(|ctx| *ctx.jwt.cursor_key())
+                    .ok_or_else(ApiError::internal)?;
+                let position = Position::decode(raw, &key)
+                    .ok_or_else(|| ApiError::bad_request("Invalid cursor."))?;
+                Some(Some(position))
+            }
+        };
         Ok(Self {
             limit,
             offset,
+            cursor,
             params,
         })
+    }
+
+    /// (next, previous) of a cursor page whose items have ids `first` to
+    /// `last`: `more_after`/`more_before` say whether items lie beyond.
+    pub fn cursor_links(
+        &self,
+        req: &HttpRequest,
+        key: &[u8; 32],
+        (first, last): (Option<i64>, Option<i64>),
+        more_after: bool,
+        more_before: bool,
+    ) -> (Option<String>, Option<String>) {
+        let from = self.cursor.flatten();
+        let link = |position: Position| self.cursor_url(req, &position.encode(key));
+        // An empty page still links back to where it was asked from.
+        let next = more_after.then(|| {
+            let id = last.or(from.map(|p| p.id - 1)).unwrap_or(0);
+            link(Position {
+                id,
+                backward: false,
+            })
+        });
+        let previous = more_before.then(|| {
+            let id = first.or(from.map(|p| p.id + 1)).unwrap_or(i64::MAX);
+            link(Position { id, backward: true })
+        });
+        (next, previous)
+    }
+
+    fn cursor_url(&self, req: &HttpRequest, cursor: &str) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in &self.params {
+            if !matches!(key.as_str(), "limit" | "offset" | "cursor") {
+                query.append_pair(key, value);
+            }
+        }
+        query.append_pair("limit", &self.limit.to_string());
+        query.append_pair("cursor", cursor);
+        self.absolute(req, &query.finish())
+    }
+
+    fn absolute(&self, req: &HttpRequest, query: &str) -> String {
+        let trusted = req
+            .app_data::<actix_web::web::Data<AppContext>>()
+            .map(|ctx| ctx.settings.trusted_proxies.clone())
+            .unwrap_or_default();
+        format!("{}{}?{}", client::origin(req, &trusted), req.path(), query)
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -78,15 +146,6 @@ impl PageRequest {
         if let Some(offset) = offset {
             query.append_pair("offset", &offset.to_string());
         }
-        let trusted = req
-            .app_data::<actix_web::web::Data<AppContext>>()
-            .map(|ctx| ctx.settings.trusted_proxies.clone())
-            .unwrap_or_default();
-        format!(
-            "{}{}?{}",
-            client::origin(req, &trusted),
-            req.path(),
-            query.finish()
-        )
+        self.absolute(req, &query.finish())
     }
 }

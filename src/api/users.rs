@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{path_id, Fields, JsonObject};
 use crate::api::client::client_ip;
-use crate::api::dto::{UserBody, UserPage};
+use crate::api::dto::{UserBody, UserCursorPage, UserList, UserPage};
 use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::api::pagination::PageRequest;
@@ -89,10 +89,11 @@ pub async fn register(
         ("limit" = Option<i64>, Query, description = "Page size (default 20); over 100 is treated as 100", minimum = 1),
         ("offset" = Option<i64>, Query, description = "Items to skip (default 0)", minimum = 0),
         ("search" = Option<String>, Query, description = "Case-insensitive substring of the username"),
+        ("cursor" = Option<String>, Query, description = "Cursor pagination: empty for the first page, then the opaque value from `next` or `previous`; the answer then has no `count`"),
     ),
     responses(
-        (status = 200, description = "One page of users", body = UserPage),
-        (status = 400, description = "limit or offset is not a whole number in range", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "One page of users: limit/offset (with `count`), or by cursor", body = UserList),
+        (status = 400, description = "limit or offset is not a whole number in range, or the cursor is not one this service made", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -105,20 +106,46 @@ pub async fn list(
     let page = PageRequest::from_request(&req)?;
     let search = page.param("search").map(str::to_owned);
     let (limit, offset) = (page.limit, page.offset);
+    let body = |rows: &[(crate::models::User, crate::models::Profile)]| -> Vec<UserBody> {
+        rows.iter()
+            .map(|(user, profile)| {
+                UserBody::new(user, profile, Some(&viewer), ctx.storage.as_ref())
+            })
+            .collect()
+    };
+    if let Some(position) = page.cursor {
+        let (from, backward) = (position.map(|p| p.id), position.is_some_and(|p| p.backward));
+        let found = blocking(&ctx, move |ctx| {
+            users::list_by_position(ctx, search.as_deref(), limit, from, backward)
+        })
+        .await??;
+        let ends = (
+            found.rows.first().map(|(user, _)| user.id),
+            found.rows.last().map(|(user, _)| user.id),
+        );
+        let (next, previous) = page.cursor_links(
+            &req,
+            ctx.jwt.cursor_key(),
+            ends,
+            found.more_after,
+            found.more_before,
+        );
+        return Ok(HttpResponse::Ok().json(UserCursorPage {
+            next,
+            previous,
+            results: body(&found.rows),
+        }));
+    }
     let (rows, count) = blocking(&ctx, move |ctx| {
         users::list(ctx, search.as_deref(), limit, offset)
     })
     .await??;
     let (next, previous) = page.links(&req, count);
-    let results = rows
-        .iter()
-        .map(|(user, profile)| UserBody::new(user, profile, Some(&viewer), ctx.storage.as_ref()))
-        .collect();
     Ok(HttpResponse::Ok().json(UserPage {
         count,
         next,
         previous,
-        results,
+        results: body(&rows),
     }))
 }
 

@@ -34,6 +34,9 @@ impl Claims {
 }
 
 pub struct JwtKeys {
+    /// Signs pagination cursors; derived from the same secret, so cursors
+    /// work across replicas that share JWT_SECRET.
+    cursor_key: [u8; 32],
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -68,12 +71,18 @@ impl JwtKeys {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
+            cursor_key: derive_key(&secret_bytes, b"portrait pagination cursor"),
             encoding: EncodingKey::from_secret(&secret_bytes),
             decoding: DecodingKey::from_secret(&secret_bytes),
             validation,
             access_ttl,
             refresh_ttl,
         }
+    }
+
+    /// The key pagination cursors are signed with.
+    pub fn cursor_key(&self) -> &[u8; 32] {
+        &self.cursor_key
     }
 
     pub fn issue_pair(
@@ -116,6 +125,14 @@ impl JwtKeys {
             .claims;
         (claims.typ == expected && claims.user_id().is_some()).then_some(claims)
     }
+}
+
+/// A key for another purpose, derived from the secret (HMAC-SHA256).
+fn derive_key(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(purpose);
+    mac.finalize().into_bytes().into()
 }
 
 fn unix_now() -> u64 {

@@ -170,6 +170,78 @@ pub fn list(
     Ok((page, count))
 }
 
+/// A page of users by keyset on id (cursor pagination), in id order.
+pub struct KeysetPage {
+    pub rows: Vec<UserWithProfile>,
+    /// Items lie after the last one on this page.
+    pub more_after: bool,
+    /// Items lie before the first one on this page.
+    pub more_before: bool,
+}
+
+/// One page of users matching `search`: the `limit` after id `from` going
+/// forward (from the start when `None`), or the `limit` before it going
+/// back. One indexed range query, whatever the depth.
+pub fn list_by_position(
+    ctx: &AppContext,
+    search: Option<&str>,
+    limit: i64,
+    from: Option<i64>,
+    backward: bool,
+) -> Result<KeysetPage, ServiceError> {
+    let term = search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(crate::domain::normalize_username);
+    if term
+        .as_deref()
+        .is_some_and(|term| !could_be_in_a_username(term))
+    {
+        return Ok(KeysetPage {
+            rows: Vec::new(),
+            more_after: false,
+            more_before: false,
+        });
+    }
+    let pattern = term.map(|term| format!("%{}%", escape_like(&term)));
+    let mut conn = connection(ctx)?;
+    let mut rows: Vec<UserWithProfile> = crate::on_backend!(&mut *conn, |inner| {
+        let mut query = users::table.inner_join(profiles::table).into_boxed();
+        if let Some(pattern) = &pattern {
+            query = query.filter(
+                users::username_normalized
+                    .like(pattern.clone())
+                    .escape('\\'),
+            );
+        }
+        query = match (from, backward) {
+            (Some(from), false) => query.filter(users::id.gt(from)).order(users::id.asc()),
+            (Some(from), true) => query.filter(users::id.lt(from)).order(users::id.desc()),
+            (None, _) => query.order(users::id.asc()),
+        };
+        query
+            .select((User::as_select(), Profile::as_select()))
+            .limit(limit + 1)
+            .load(inner)
+    })?;
+    let beyond = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if backward && from.is_some() {
+        rows.reverse();
+        Ok(KeysetPage {
+            rows,
+            more_after: true,
+            more_before: beyond,
+        })
+    } else {
+        Ok(KeysetPage {
+            rows,
+            more_after: beyond,
+            more_before: from.is_some(),
+        })
+    }
+}
+
 /// Whether `term` could be part of a (normalised) username at all.
 fn could_be_in_a_username(term: &str) -> bool {
     !term.contains('\0') && term.chars().count() <= 2 * crate::domain::MAX_USERNAME_CHARS

@@ -73,7 +73,12 @@ async fn check_finds_every_inconsistency_and_fix_repairs_them() {
 
     let found = portrait(&app, &["check"]);
     let report = String::from_utf8_lossy(&found.stdout);
-    assert_eq!(found.status.code(), Some(1), "{report}");
+    assert_eq!(
+        found.status.code(),
+        Some(1),
+        "{report}\nstderr: {}",
+        String::from_utf8_lossy(&found.stderr)
+    );
     assert!(
         report.contains(&format!("user {} has no profile", alice.id)),
         "{report}"

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{assert_problem, spawn_app, PASSWORD};
+use crate::support::{assert_problem, spawn_app, spawn_app_with_settings, PASSWORD};
 
 #[tokio::test]
 async fn registration_answers_201_with_location_and_the_users_own_view() {
@@ -620,4 +620,77 @@ async fn lookalike_usernames_are_the_same_username() {
         stored.json::<Value>().await.unwrap()["username"],
         "fullwidth"
     );
+}
+
+/// Cursor pages, as DRF's CursorPagination: an empty `cursor` starts, `next`
+/// and `previous` walk both ways through every user exactly once, `search`
+/// and `limit` hold, no `count`; a tampered cursor is 400.
+#[tokio::test]
+async fn cursor_pages_walk_both_ways_and_refuse_tampering() {
+    let app = spawn_app_with_settings(&[("REGISTER_RATE", "off")]).await;
+    let alice = app.signed_in("alice").await;
+    for i in 0..6 {
+        app.register(&format!("member{i}")).await;
+    }
+    let token = Some(alice.token.as_str());
+    let path_of = |url: &str| url.strip_prefix(&app.address).unwrap().to_owned();
+
+    let mut seen = Vec::new();
+    let mut page = app.get_json("/users?cursor=&limit=3", token).await;
+    assert!(page.get("count").is_none(), "{page}");
+    assert!(page["previous"].is_null());
+    let mut forward_pages = vec![page.clone()];
+    loop {
+        seen.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_i64().unwrap()),
+        );
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        page = app.get_json(&path_of(next), token).await;
+        forward_pages.push(page.clone());
+    }
+    assert_eq!(seen, (1..=7).collect::<Vec<i64>>());
+    assert_eq!(forward_pages.len(), 3);
+
+    // Back from the last page: the same pages in reverse.
+    let mut back = forward_pages.last().unwrap().clone();
+    for expected in forward_pages.iter().rev().skip(1) {
+        let previous = back["previous"].as_str().unwrap().to_owned();
+        back = app.get_json(&path_of(&previous), token).await;
+        assert_eq!(back["results"], expected["results"]);
+    }
+    assert!(back["previous"].is_null(), "{back}");
+
+    let searched = app
+        .get_json("/users?cursor=&search=MEMBER&limit=4", token)
+        .await;
+    let names: Vec<&str> = searched["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["member0", "member1", "member2", "member3"]);
+    let rest = app
+        .get_json(&path_of(searched["next"].as_str().unwrap()), token)
+        .await;
+    assert_eq!(rest["results"].as_array().unwrap().len(), 2);
+    assert!(rest["next"].is_null());
+
+    let next = forward_pages[0]["next"].as_str().unwrap();
+    let cursor = next.split("cursor=").nth(1).unwrap().to_owned();
+    let mut tampered = cursor.into_bytes();
+    tampered[1] = if tampered[1] == b'1' { b'2' } else { b'1' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_problem(
+        app.get(&format!("/users?cursor={tampered}"), token).await,
+        400,
+    )
+    .await;
+    assert_problem(app.get("/users?cursor=not-a-cursor", token).await, 400).await;
 }
