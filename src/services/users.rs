@@ -132,19 +132,9 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<UserWithProfile>, i64), ServiceError> {
-    let term = search
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(crate::domain::normalize_username);
-    if term
-        .as_deref()
-        .is_some_and(|term| !could_be_in_a_username(term))
-    {
-        // Nothing can match: no query (SQLite refuses a LIKE pattern of
-        // 50,000 characters, PostgreSQL a NUL byte).
+    let Some(pattern) = search_pattern(search) else {
         return Ok((Vec::new(), 0));
-    }
-    let pattern = term.map(|term| format!("%{}%", escape_like(&term)));
+    };
     let mut conn = connection(ctx)?;
     let (page, count) = crate::on_backend!(&mut *conn, |inner| {
         let matching = || {
@@ -189,21 +179,13 @@ pub fn list_by_position(
     from: Option<i64>,
     backward: bool,
 ) -> Result<KeysetPage, ServiceError> {
-    let term = search
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(crate::domain::normalize_username);
-    if term
-        .as_deref()
-        .is_some_and(|term| !could_be_in_a_username(term))
-    {
+    let Some(pattern) = search_pattern(search) else {
         return Ok(KeysetPage {
             rows: Vec::new(),
             more_after: false,
             more_before: false,
         });
-    }
-    let pattern = term.map(|term| format!("%{}%", escape_like(&term)));
+    };
     let mut conn = connection(ctx)?;
     let mut rows: Vec<UserWithProfile> = crate::on_backend!(&mut *conn, |inner| {
         let mut query = users::table.inner_join(profiles::table).into_boxed();
@@ -239,6 +221,20 @@ pub fn list_by_position(
             more_after: beyond,
             more_before: from.is_some(),
         })
+    }
+}
+
+/// The LIKE pattern for `search` (`Some(None)`: no search), or `None` when
+/// no username can match, so no query is made (SQLite refuses a pattern
+/// of 50,000 characters, PostgreSQL a NUL byte).
+fn search_pattern(search: Option<&str>) -> Option<Option<String>> {
+    let term = search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(crate::domain::normalize_username);
+    match term {
+        Some(term) if !could_be_in_a_username(&term) => None,
+        term => Some(term.map(|term| format!("%{}%", escape_like(&term)))),
     }
 }
 
