@@ -96,16 +96,18 @@ impl ApiError {
         error
     }
 
-    /// 429 with `Retry-After`: a rate throttle refused the request.
+    /// 429 with `Retry-After`: a throttle refused the request.
     pub fn too_many(detail: impl Into<String>, retry_after: Duration) -> Self {
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
-        error.retry_after = Some(retry_after);
-        error
+        Self::retry_later(StatusCode::TOO_MANY_REQUESTS, detail, retry_after)
     }
 
     /// 503 with `Retry-After`: a queue is full; try again shortly.
     pub fn busy(detail: impl Into<String>, retry_after: Duration) -> Self {
-        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, detail);
+        Self::retry_later(StatusCode::SERVICE_UNAVAILABLE, detail, retry_after)
+    }
+
+    fn retry_later(status: StatusCode, detail: impl Into<String>, retry_after: Duration) -> Self {
+        let mut error = Self::new(status, detail);
         error.retry_after = Some(retry_after);
         error
     }
@@ -142,14 +144,10 @@ impl From<ServiceError> for ApiError {
                 api.problem.errors = Some(errors);
                 api
             }
-            ServiceError::Throttled { retry_after } => {
-                let mut api = Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed login attempts. Try again later.",
-                );
-                api.retry_after = Some(retry_after);
-                api
-            }
+            ServiceError::Throttled { retry_after } => Self::too_many(
+                "Too many failed login attempts. Try again later.",
+                retry_after,
+            ),
             ServiceError::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
                 Self::new(

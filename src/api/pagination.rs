@@ -109,11 +109,9 @@ impl PageRequest {
     }
 
     fn absolute(&self, req: &HttpRequest, query: &str) -> String {
-        let trusted = req
-            .app_data::<actix_web::web::Data<AppContext>>()
-            .map(|ctx| ctx.settings.trusted_proxies.clone())
-            .unwrap_or_default();
-        format!("{}{}?{}", client::origin(req, &trusted), req.path(), query)
+        let ctx = req.app_data::<actix_web::web::Data<AppContext>>();
+        let trusted = ctx.map_or(&[][..], |ctx| &ctx.settings.trusted_proxies[..]);
+        format!("{}{}?{}", client::origin(req, trusted), req.path(), query)
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {

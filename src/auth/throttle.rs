@@ -185,14 +185,6 @@ impl LoginThrottle {
         })
     }
 
-    /// Counts a failure that did not go through `begin` (a wrong
-    /// `current_password`).
-    pub fn record_failure(&self, client: IpAddr, username: &str) {
-        if let Ok(attempt) = self.begin(client, username) {
-            drop(attempt);
-        }
-    }
-
     #[cfg(test)]
     fn entries(&self) -> usize {
         let state = self.lock();

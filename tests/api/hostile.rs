@@ -430,19 +430,11 @@ fn hostile_string() -> impl proptest::strategy::Strategy<Value = String> {
 #[tokio::test]
 async fn hostile_strings_in_every_field_never_make_a_5xx() {
     use proptest::strategy::{Strategy, ValueTree};
-    let app = spawn_app_with_settings(&[
-        ("LOGIN_MAX_FAILURES", "100000"),
-        ("LOGIN_MAX_FAILURES_PER_CLIENT", "100000"),
-        ("REGISTER_RATE", "off"),
-    ])
-    .await;
+    let app = crate::support::spawn_fuzz_target().await;
     let alice = app.signed_in("alice").await;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = hostile_string();
-    let cases: usize = std::env::var("STRING_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+    let cases = crate::support::fuzz_cases("STRING_FUZZ_CASES", 40);
     for _ in 0..cases {
         let text = strategy.new_tree(&mut runner).unwrap().current();
         let bodies = [

@@ -293,19 +293,11 @@ fn arbitrary_body() -> impl Strategy<Value = Vec<u8>> {
 /// 2xx or a problem+json 4xx, never a 5xx.
 #[tokio::test]
 async fn arbitrary_json_bodies_never_cause_a_server_error() {
-    let app = spawn_app_with_settings(&[
-        ("LOGIN_MAX_FAILURES", "100000"),
-        ("LOGIN_MAX_FAILURES_PER_CLIENT", "100000"),
-        ("REGISTER_RATE", "off"),
-    ])
-    .await;
+    let app = crate::support::spawn_fuzz_target().await;
     let alice = app.signed_in("alice").await;
     let mut runner = TestRunner::deterministic();
     let strategy = arbitrary_body();
-    let cases: usize = std::env::var("JSON_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    let cases = crate::support::fuzz_cases("JSON_FUZZ_CASES", 60);
     for _ in 0..cases {
         let body = strategy.new_tree(&mut runner).unwrap().current();
         let targets = [

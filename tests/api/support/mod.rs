@@ -322,6 +322,25 @@ pub fn failing_receivers(signals: &mut Signals, storage: Arc<dyn Storage>) {
     });
 }
 
+/// An app for fuzzing: the sign-in and registration throttles are off, so
+/// that volume reaches the code under test instead of a 429.
+pub async fn spawn_fuzz_target() -> TestApp {
+    spawn_app_with_settings(&[
+        ("LOGIN_MAX_FAILURES", "100000"),
+        ("LOGIN_MAX_FAILURES_PER_CLIENT", "100000"),
+        ("REGISTER_RATE", "off"),
+    ])
+    .await
+}
+
+/// How many fuzz cases to run: the environment variable `name`, or `default`.
+pub fn fuzz_cases(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A real dependency (`what`) is not installed. Under `CI=true` that fails
 /// the test; elsewhere the test is skipped with a line saying why.
 pub fn missing(what: &str) {
