@@ -44,7 +44,12 @@ impl DbPool {
         drop(super::establish(url)?);
         let connections = r2d2::Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            // No connection is opened in the background to keep a spare:
+            // one still in its TLS handshake when a short process (the CLI,
+            // a test binary) exits races OpenSSL's exit-time cleanup and
+            // crashes the process. Connections are opened on demand and
+            // stay pooled while in use.
+            .min_idle(Some(0))
             .connection_timeout(timeout)
             // `is_valid` decides whether a checkout needs a round trip.
             .test_on_check_out(url.is_postgres())
