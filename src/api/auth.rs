@@ -7,18 +7,19 @@ use crate::api::body::{Fields, JsonObject};
 use crate::api::client::client_ip;
 use crate::api::dto::TokenBody;
 use crate::api::error::{ApiError, Problem};
+use crate::api::extract::MaybeAuthUser;
 use crate::api::{blocking, hashing};
 use crate::context::AppContext;
 use crate::services::auth;
 
 /// Sign in: a username and password for an access and a refresh token.
 #[utoipa::path(
-    post, path = "/auth/token", tag = "auth",
+    post, path = "/auth/token", operation_id = "auth_token", tag = "auth",
     request_body = crate::api::dto::TokenRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenBody, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong username or password, or inactive user", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password, inactive user, or a bad token in Authorization", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json",
@@ -30,6 +31,8 @@ use crate::services::auth;
 pub async fn token(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
+    // Unused, but a bad token is 401 on public routes too (as DRF).
+    _: MaybeAuthUser,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(body);
@@ -50,18 +53,20 @@ pub async fn token(
 
 /// Trade a refresh token for a new pair.
 #[utoipa::path(
-    post, path = "/auth/refresh", tag = "auth",
+    post, path = "/auth/refresh", operation_id = "auth_refresh", tag = "auth",
     request_body = crate::api::dto::RefreshRequest,
     responses(
         (status = 200, description = "A new pair", body = TokenBody, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not a valid refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not a valid refresh token, or a bad token in Authorization", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing field", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn refresh(
     ctx: web::Data<AppContext>,
+    // Unused, but a bad access token is 401 on public routes too (as DRF).
+    _: MaybeAuthUser,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(body);

@@ -7,14 +7,17 @@ use std::sync::{LazyLock, Mutex};
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::content::Content;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::api::dto;
-use crate::api::error::Problem;
+use crate::api::error::{Problem, PROBLEM_JSON};
 use crate::context::AppContext;
 use crate::domain::{
     DEFAULT_MAX_PASSWORD_CHARS, MAX_BIO_CHARS, MAX_EMAIL_CHARS, MAX_USERNAME_CHARS,
@@ -25,7 +28,9 @@ use crate::domain::{
 #[openapi(
     info(
         title = "portrait",
-        description = "User accounts, their one-to-one profiles and their profile pictures.",
+        description = "User accounts, their one-to-one profiles and their profile pictures.\n\n\
+Every error is `application/problem+json` (RFC 9457). Every GET route answers HEAD as well. \
+A token that is sent but not valid is 401 on every API route, public ones included.",
     ),
     paths(
         crate::api::auth::token,
@@ -51,7 +56,7 @@ use crate::domain::{
         dto::HealthBody, dto::UserCursorPage, dto::UserList, dto::RegisterRequest, dto::UserPatchRequest, dto::ProfilePatchRequest,
         dto::TokenRequest, dto::RefreshRequest, crate::api::pictures::PictureUpload,
     )),
-    modifiers(&BearerSecurity, &UnknownFieldsIgnored),
+    modifiers(&BearerSecurity, &UnknownFieldsIgnored, &PublicOperations, &ProblemExamples, &MediaTypes, &Servers),
     tags(
         (name = "auth", description = "Tokens: sign in and refresh"),
         (name = "users", description = "User accounts"),
@@ -74,6 +79,11 @@ impl Modify for BearerSecurity {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "The `access_token` from POST /auth/token (sign in) or POST /auth/refresh, \
+                         sent as `Authorization: Bearer <access_token>`. It expires after \
+                         `expires_in` seconds; a refresh token is not accepted here.",
+                    ))
                     .build(),
             ),
         );
@@ -103,6 +113,177 @@ impl Modify for UnknownFieldsIgnored {
                 object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(true)));
             }
         }
+    }
+}
+
+/// Operations that need no token say so with `security: []`, so that
+/// Swagger UI draws no lock on them and sends no token, and linters know
+/// the omission is meant.
+struct PublicOperations;
+
+impl Modify for PublicOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (_, _, operation) in operations(openapi) {
+            operation.security.get_or_insert_with(Vec::new);
+        }
+    }
+}
+
+/// Every operation of the document, with its method and path.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&'static str, &str, &mut Operation)> {
+    openapi.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+            ("delete", item.delete.as_mut()),
+            ("patch", item.patch.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(move |(method, op)| op.map(|op| (method, path.as_str(), op)))
+    })
+}
+
+/// Each problem+json answer gets an example of what this operation really
+/// answers with that status (the texts the server uses), instead of one
+/// shared example under every status.
+struct ProblemExamples;
+
+impl Modify for ProblemExamples {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (_, _, operation) in operations(openapi) {
+            let id = operation.operation_id.clone().unwrap_or_default();
+            let anonymous = operation.security.as_ref().is_none_or(|s| s.is_empty());
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                let Some(content) = response.content.get_mut(PROBLEM_JSON) else {
+                    continue;
+                };
+                let Ok(status) = status.parse::<u16>() else {
+                    continue;
+                };
+                content.example = Some(problem_example(&id, status, anonymous));
+            }
+        }
+    }
+}
+
+fn problem_example(operation_id: &str, status: u16, anonymous: bool) -> serde_json::Value {
+    let detail = match (status, operation_id) {
+        (400, "users_list") => "Invalid cursor.",
+        (400, id) if id.starts_with("profile_picture") => "The multipart body could not be read.",
+        (400, _) => "The request body must be a JSON object.",
+        (401, "auth_token") => "No active account found with the given credentials.",
+        (401, "auth_refresh") => "Given token not valid for any token type, or expired.",
+        (401, _) if anonymous => "Invalid Authorization header: expected 'Bearer <token>'.",
+        (401, _) => "Authentication credentials were not provided.",
+        (403, "users_partial_update") => "You may only change your own account.",
+        (403, "users_destroy") => "You may only delete your own account.",
+        (403, _) => "You may only change your own profile.",
+        (404, "media_retrieve") => "No such file.",
+        (404, "users_profile_retrieve" | "users_profile_partial_update") => {
+            "No profile for this user id."
+        }
+        (404, _) => "No user with this id.",
+        (409, _) => "A user with that username already exists.",
+        (413, _) => "The request body is too large.",
+        (415, id) if id.starts_with("profile_picture") => {
+            "Unsupported image type. Accepted types: image/jpeg, image/png, image/webp, image/gif."
+        }
+        (415, _) => "Send the body as application/json.",
+        (422, _) => "The request body has invalid fields.",
+        (429, "auth_token") => "Too many failed login attempts. Try again later.",
+        (429, id) if id.starts_with("profile_picture") => {
+            "Too many picture changes. Try again later."
+        }
+        (429, _) => "Too many registrations from this address. Try again later.",
+        (503, "healthz_retrieve") => "The database is not answering. Try again shortly.",
+        (503, _) => "Too many sign-ins are being processed. Try again shortly.",
+        _ => "An unexpected error occurred.",
+    };
+    let title = actix_web::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut example = serde_json::json!({
+        "type": "about:blank", "title": title, "status": status, "detail": detail,
+    });
+    let errors = match (status, operation_id) {
+        (409, _) => {
+            Some(serde_json::json!({"username": ["A user with that username already exists."]}))
+        }
+        (422, id) if id.starts_with("profile_picture") => {
+            Some(serde_json::json!({"image": ["The image is truncated or corrupt."]}))
+        }
+        (422, "users_profile_partial_update") => {
+            Some(serde_json::json!({"bio": ["Ensure this field has no more than 500 characters."]}))
+        }
+        (422, "auth_token") => Some(serde_json::json!({"password": ["This field is required."]})),
+        (422, "auth_refresh") => {
+            Some(serde_json::json!({"refresh_token": ["This field is required."]}))
+        }
+        (422, _) => Some(serde_json::json!({"email": ["Enter a valid email address."]})),
+        _ => None,
+    };
+    if let Some(errors) = errors {
+        example["errors"] = errors;
+    }
+    example
+}
+
+/// GET /media serves what is stored: JPEG, PNG, WebP or GIF pictures, and
+/// `application/octet-stream` for a name without a known image extension.
+/// Every type is listed, each a binary body, so that generated clients
+/// keep the bytes (openapi-python-client reads a body only as
+/// `application/octet-stream`).
+struct MediaTypes;
+
+impl Modify for MediaTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(operation) = openapi
+            .paths
+            .paths
+            .get_mut("/media/{path}")
+            .and_then(|item| item.get.as_mut())
+        else {
+            return;
+        };
+        let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
+            return;
+        };
+        ok.content.clear();
+        for media_type in [
+            "application/octet-stream",
+            "image/jpeg",
+            "image/png",
+            "image/webp",
+            "image/gif",
+        ] {
+            let binary = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .content_media_type(media_type)
+                .build();
+            ok.content
+                .insert(media_type.to_owned(), Content::new(Some(binary)));
+        }
+    }
+}
+
+/// Requests go to the server the document was read from, whatever its
+/// address: a relative server URL, as generated clients and Swagger UI
+/// resolve it against the document's own URL.
+struct Servers;
+
+impl Modify for Servers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.servers = Some(vec![ServerBuilder::new()
+            .url("/")
+            .description(Some("The server this document is served from"))
+            .build()]);
     }
 }
 
@@ -182,7 +363,7 @@ fn served_document(max_password_chars: usize) -> web::Bytes {
 
 /// This document.
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "meta",
+    get, path = "/openapi.json", operation_id = "openapi_retrieve", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
 )]
 pub async fn document(ctx: web::Data<AppContext>) -> HttpResponse {
@@ -193,7 +374,7 @@ pub async fn document(ctx: web::Data<AppContext>) -> HttpResponse {
 
 /// The API docs (Swagger UI), served by portrait itself: works offline.
 #[utoipa::path(
-    get, path = "/docs", tag = "meta",
+    get, path = "/docs", operation_id = "docs_retrieve", tag = "meta",
     responses(
         (status = 301, description = "Redirect to /docs/, the Swagger UI page", headers(("Location" = String))),
         (status = 200, description = "The Swagger UI page, once the redirect is followed", content_type = "text/html", body = String),
@@ -213,5 +394,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/docs").route(web::get().to(docs_redirect)))
         // The UI's assets are compiled into the binary (the `vendored`
         // feature); it reads the same document clients get.
-        .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"])));
+        .service(
+            SwaggerUi::new("/docs/{_:.*}").config(
+                Config::new(["/openapi.json"])
+                    // A token given to Authorize survives a reload.
+                    .persist_authorization(true),
+            ),
+        );
 }

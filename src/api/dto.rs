@@ -33,6 +33,7 @@ pub struct ProfileBody {
     pub bio: String,
     pub image: ImageBody,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -59,17 +60,21 @@ pub struct UserBody {
     pub id: i64,
     pub username: String,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub date_joined: String,
     pub profile: ProfileBody,
-    /// Only for the user themself or staff.
+    /// Only for the user themself or staff: absent otherwise, never null.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = "email")]
     pub email: Option<String>,
-    /// Only for the user themself or staff.
+    /// Only for the user themself or staff: absent otherwise, never null.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub is_staff: Option<bool>,
-    /// Only for the user themself or staff; null until the first sign-in.
+    /// Only for the user themself or staff (absent otherwise); null until
+    /// the first sign-in. RFC 3339, UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login: Option<Option<String>>,
 }
 
@@ -94,8 +99,10 @@ impl UserBody {
 pub struct UserPage {
     pub count: i64,
     /// The next page's URL, or null on the last page.
+    #[schema(required = true, format = "uri")]
     pub next: Option<String>,
     /// The previous page's URL, or null on the first page.
+    #[schema(required = true, format = "uri")]
     pub previous: Option<String>,
     pub results: Vec<UserBody>,
 }
@@ -105,8 +112,10 @@ pub struct UserPage {
 #[serde(deny_unknown_fields)]
 pub struct UserCursorPage {
     /// The next page's URL (with its `cursor`), or null on the last page.
+    #[schema(required = true, format = "uri")]
     pub next: Option<String>,
     /// The previous page's URL (with its `cursor`), or null on the first page.
+    #[schema(required = true, format = "uri")]
     pub previous: Option<String>,
     pub results: Vec<UserBody>,
 }

@@ -23,8 +23,8 @@ use crate::error::ServiceError;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The body of every error response.
+// Each response's own example is set by `docs::ProblemExamples`.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-#[schema(example = json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "No user with this id."}))]
 pub struct Problem {
     /// Always `about:blank`: `title` is the status's own phrase.
     #[serde(rename = "type")]

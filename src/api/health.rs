@@ -13,7 +13,7 @@ use crate::error::ServiceError;
 
 /// Whether the service, its database and its store answer.
 #[utoipa::path(
-    get, path = "/healthz", tag = "meta",
+    get, path = "/healthz", operation_id = "healthz_retrieve", tag = "meta",
     responses(
         (status = 200, description = "The database and the store answer", body = HealthBody),
         (status = 503, description = "The database or the store does not answer", body = Problem, content_type = "application/problem+json"),

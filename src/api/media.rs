@@ -30,7 +30,7 @@ const CHUNK: usize = 64 * 1024;
 
 /// A stored file.
 #[utoipa::path(
-    get, path = "/media/{path}", tag = "media",
+    get, path = "/media/{path}", operation_id = "media_retrieve", tag = "media",
     params(("path" = String, Path, description = "The stored name, as in a profile's image.url")),
     responses(
         (status = 200, description = "The file", content_type = "image/jpeg",

@@ -36,7 +36,7 @@ pub struct PictureUpload {
 
 /// Upload a new profile picture (multipart/form-data, file field `image`).
 #[utoipa::path(
-    put, path = "/profile/picture", tag = "pictures",
+    put, path = "/profile/picture", operation_id = "profile_picture_update", tag = "pictures",
     request_body(content = PictureUpload, content_type = "multipart/form-data",
         description = "Accepted: image/jpeg, image/png, image/webp, image/gif (first frame)."),
     responses(
@@ -80,7 +80,7 @@ pub async fn upload(
 
 /// The same as PUT, for clients that can only POST forms.
 #[utoipa::path(
-    post, path = "/profile/picture", tag = "pictures",
+    post, path = "/profile/picture", operation_id = "profile_picture_create", tag = "pictures",
     request_body(content = PictureUpload, content_type = "multipart/form-data",
         description = "Accepted: image/jpeg, image/png, image/webp, image/gif (first frame)."),
     responses(
@@ -106,7 +106,7 @@ pub async fn upload_post(
 
 /// Go back to the default picture; the uploaded file is removed.
 #[utoipa::path(
-    delete, path = "/profile/picture", tag = "pictures",
+    delete, path = "/profile/picture", operation_id = "profile_picture_destroy", tag = "pictures",
     responses(
         (status = 200, description = "The profile, on the default picture", body = ProfileBody),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),

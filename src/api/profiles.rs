@@ -7,23 +7,26 @@ use crate::api::blocking;
 use crate::api::body::{path_id, Fields, JsonObject};
 use crate::api::dto::ProfileBody;
 use crate::api::error::{ApiError, Problem};
-use crate::api::extract::AuthUser;
+use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::context::AppContext;
 use crate::domain::Bio;
 use crate::services::profiles;
 
 /// Read a user's profile.
 #[utoipa::path(
-    get, path = "/users/{id}/profile", tag = "profiles",
+    get, path = "/users/{id}/profile", operation_id = "users_profile_retrieve", tag = "profiles",
     params(("id" = i64, Path, description = "The user's id", minimum = 1)),
     responses(
         (status = 200, description = "The profile", body = ProfileBody),
+        (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(
     ctx: web::Data<AppContext>,
     id: web::Path<String>,
+    // Unused, but a bad token is 401 on public routes too (as DRF).
+    _: MaybeAuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "profile for this user")?;
     let (user, profile) = blocking(&ctx, move |ctx| profiles::get(ctx, id)).await??;
@@ -32,7 +35,7 @@ pub async fn get(
 
 /// Change a profile's bio: the user themself or staff.
 #[utoipa::path(
-    patch, path = "/users/{id}/profile", tag = "profiles",
+    patch, path = "/users/{id}/profile", operation_id = "users_profile_partial_update", tag = "profiles",
     params(("id" = i64, Path, description = "The user's id", minimum = 1)),
     request_body = crate::api::dto::ProfilePatchRequest,
     responses(
@@ -64,7 +67,7 @@ pub async fn update(
 
 /// Read your own profile.
 #[utoipa::path(
-    get, path = "/profile", tag = "profiles",
+    get, path = "/profile", operation_id = "profile_retrieve", tag = "profiles",
     responses(
         (status = 200, description = "Your profile", body = ProfileBody),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),

@@ -18,12 +18,13 @@ use crate::services::users::{self, Registration, UserUpdate};
 
 /// Register a user; the profile is created with it.
 #[utoipa::path(
-    post, path = "/users", tag = "users",
+    post, path = "/users", operation_id = "users_create", tag = "users",
     request_body = crate::api::dto::RegisterRequest,
     responses(
         (status = 201, description = "Created; the new user's own view", body = UserBody,
          headers(("Location" = String, description = "/users/{id}"))),
         (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -36,6 +37,8 @@ use crate::services::users::{self, Registration, UserUpdate};
 pub async fn register(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
+    // Unused, but a bad token is 401 on public routes too (as DRF).
+    _: MaybeAuthUser,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let client = ClientKey::from(client_ip(&req, &ctx.settings.trusted_proxies));
@@ -84,7 +87,7 @@ pub async fn register(
 
 /// List users, ordered by id.
 #[utoipa::path(
-    get, path = "/users", tag = "users",
+    get, path = "/users", operation_id = "users_list", tag = "users",
     params(
         ("limit" = Option<i64>, Query, description = "Page size (default 20); over 100 is treated as 100", minimum = 1),
         ("offset" = Option<i64>, Query, description = "Items to skip (default 0)", minimum = 0),
@@ -151,7 +154,7 @@ pub async fn list(
 
 /// Read a user; private fields only for the user themself or staff.
 #[utoipa::path(
-    get, path = "/users/{id}", tag = "users",
+    get, path = "/users/{id}", operation_id = "users_retrieve", tag = "users",
     params(("id" = i64, Path, description = "The user's id", minimum = 1)),
     responses(
         (status = 200, description = "The user", body = UserBody),
@@ -177,7 +180,7 @@ pub async fn get(
 
 /// Change a user: the user themself or staff; `is_staff` by superusers only.
 #[utoipa::path(
-    patch, path = "/users/{id}", tag = "users",
+    patch, path = "/users/{id}", operation_id = "users_partial_update", tag = "users",
     params(("id" = i64, Path, description = "The user's id", minimum = 1)),
     request_body = crate::api::dto::UserPatchRequest,
     responses(
@@ -238,7 +241,7 @@ pub async fn update(
 
 /// Delete a user, its profile (by the database's cascade) and its picture.
 #[utoipa::path(
-    delete, path = "/users/{id}", tag = "users",
+    delete, path = "/users/{id}", operation_id = "users_destroy", tag = "users",
     params(("id" = i64, Path, description = "The user's id", minimum = 1)),
     responses(
         (status = 204, description = "Deleted"),

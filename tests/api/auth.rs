@@ -147,6 +147,52 @@ async fn bad_tokens_get_401_with_a_bearer_challenge() {
     .await;
 }
 
+/// As DRF, which authenticates before it checks permissions: a token that
+/// is sent but not valid is 401 on every API route, public ones included,
+/// and nothing is done. Only /media, /docs, /openapi.json and /healthz
+/// ignore the header.
+#[tokio::test]
+async fn a_bad_token_is_refused_on_every_public_api_route() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let bad = Some("not.a.jwt");
+    let registration = json!({"username": "bob", "email": "bob@example.com", "password": PASSWORD});
+    let refused = [
+        app.post_json("/users", &registration, bad).await,
+        app.post_json(
+            "/auth/token",
+            &json!({"username": "alice", "password": PASSWORD}),
+            bad,
+        )
+        .await,
+        app.post_json(
+            "/auth/refresh",
+            &json!({"refresh_token": alice.refresh}),
+            bad,
+        )
+        .await,
+        app.get(&format!("/users/{}/profile", alice.id), bad).await,
+    ];
+    for response in refused {
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        assert_problem(response, 401).await;
+    }
+    assert_eq!(
+        app.count_rows("SELECT COUNT(*) AS n FROM users WHERE username = 'bob'"),
+        0,
+        "a refused registration creates nobody"
+    );
+    let image = app
+        .get_json(&format!("/users/{}/profile", alice.id), None)
+        .await["image"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [image.as_str(), "/openapi.json", "/healthz", "/docs/"] {
+        assert_eq!(app.get(path, bad).await.status(), StatusCode::OK, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_refused() {
     let app = spawn_app().await;

@@ -191,3 +191,174 @@ fn collect_refs(value: &Value, refs: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// What generated clients rely on: one unique, stable operationId per
+/// operation; explicit security everywhere; a relative server; each
+/// problem answer's example is of its own status (a 422's with `errors`).
+#[tokio::test]
+async fn generated_clients_can_rely_on_the_document() {
+    let app = spawn_app().await;
+    let doc: Value = app.get_json("/openapi.json", None).await;
+    let expected_ids = [
+        ("/auth/token", "post", "auth_token"),
+        ("/auth/refresh", "post", "auth_refresh"),
+        ("/users", "post", "users_create"),
+        ("/users", "get", "users_list"),
+        ("/users/{id}", "get", "users_retrieve"),
+        ("/users/{id}", "patch", "users_partial_update"),
+        ("/users/{id}", "delete", "users_destroy"),
+        ("/users/{id}/profile", "get", "users_profile_retrieve"),
+        (
+            "/users/{id}/profile",
+            "patch",
+            "users_profile_partial_update",
+        ),
+        ("/profile", "get", "profile_retrieve"),
+        ("/profile/picture", "put", "profile_picture_update"),
+        ("/profile/picture", "post", "profile_picture_create"),
+        ("/profile/picture", "delete", "profile_picture_destroy"),
+        ("/media/{path}", "get", "media_retrieve"),
+        ("/openapi.json", "get", "openapi_retrieve"),
+        ("/docs", "get", "docs_retrieve"),
+        ("/healthz", "get", "healthz_retrieve"),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(seen.insert(id), "operationId {id} is used twice");
+            assert!(
+                operation["security"].is_array(),
+                "{method} {path} does not say whether it needs a token"
+            );
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let problem = &response["content"]["application/problem+json"];
+                if problem.is_null() {
+                    continue;
+                }
+                let example = &problem["example"];
+                assert_eq!(
+                    example["status"].to_string(),
+                    *status,
+                    "{method} {path} {status}: example of another status"
+                );
+                if status == "422" || status == "409" {
+                    assert!(
+                        example["errors"].is_object(),
+                        "{method} {path} {status} example lacks errors"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(operations, expected_ids.len());
+    for (path, method, id) in expected_ids {
+        assert_eq!(doc["paths"][path][method]["operationId"], id);
+    }
+    for public in [
+        ("/users", "post"),
+        ("/auth/token", "post"),
+        ("/users/{id}/profile", "get"),
+        ("/healthz", "get"),
+    ] {
+        assert_eq!(
+            doc["paths"][public.0][public.1]["security"],
+            serde_json::json!([]),
+            "{public:?} is public"
+        );
+    }
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert!(doc["components"]["schemas"]["Problem"]["example"].is_null());
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("/auth/token")
+    );
+    let media = doc["paths"]["/media/{path}"]["get"]["responses"]["200"]["content"]
+        .as_object()
+        .unwrap();
+    for served in ["image/jpeg", "image/png", "image/webp", "image/gif"] {
+        assert!(
+            media.contains_key(served),
+            "/media does not declare {served}"
+        );
+    }
+}
+
+/// Fields the server omits are optional and not nullable; fields it
+/// always sends are required; timestamps say they are date-times.
+#[tokio::test]
+async fn optional_and_nullable_fields_say_what_the_server_does() {
+    let app = spawn_app().await;
+    let doc: Value = app.get_json("/openapi.json", None).await;
+    let schemas = &doc["components"]["schemas"];
+    let user = &schemas["UserBody"];
+    let required: Vec<&str> = user["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for field in ["email", "is_staff", "last_login"] {
+        assert!(!required.contains(&field), "{field} is not always sent");
+    }
+    assert_eq!(user["properties"]["email"]["type"], "string");
+    assert_eq!(user["properties"]["is_staff"]["type"], "boolean");
+    assert_eq!(
+        user["properties"]["last_login"]["type"],
+        serde_json::json!(["string", "null"])
+    );
+    for (schema, field) in [
+        ("UserBody", "date_joined"),
+        ("UserBody", "last_login"),
+        ("ProfileBody", "updated_at"),
+    ] {
+        assert_eq!(schemas[schema]["properties"][field]["format"], "date-time");
+    }
+    for page in ["UserPage", "UserCursorPage"] {
+        let required = schemas[page]["required"].to_string();
+        for field in ["next", "previous", "results"] {
+            assert!(required.contains(field), "{page}.{field} is always sent");
+        }
+    }
+}
+
+/// The UI keeps an Authorize token across reloads.
+#[tokio::test]
+async fn swagger_ui_persists_the_authorization() {
+    let app = spawn_app().await;
+    let initializer = app.get("/docs/swagger-initializer.js", None).await;
+    let text = initializer.text().await.unwrap();
+    assert!(
+        text.contains("\"persistAuthorization\": true"),
+        "persistAuthorization is not set: {text}"
+    );
+}
+
+#[tokio::test]
+async fn every_get_of_the_docs_answers_head() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/docs/",
+        "/docs/swagger-ui.css",
+        "/openapi.json",
+        "/healthz",
+    ] {
+        let head = client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {path}");
+        let get = app.get(path, None).await;
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path} has GET's headers"
+        );
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+}
