@@ -28,6 +28,9 @@ pub enum ServiceError {
     Throttled { retry_after: Duration },
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The client left before the work began; nobody reads the answer.
+    #[error("abandoned by the client")]
+    Abandoned,
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("internal error: {0}")]
@@ -64,6 +67,7 @@ impl From<DbError> for ServiceError {
         match error {
             DbError::Setup(error) => error.into(),
             DbError::Migrate(cause) => Self::Internal(cause),
+            DbError::Abandoned => Self::Abandoned,
             unavailable => Self::Unavailable(unavailable.to_string()),
         }
     }

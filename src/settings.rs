@@ -68,6 +68,9 @@ pub enum LogFormat {
 pub struct Settings {
     pub database_url: DatabaseUrl,
     pub database_pool_size: u32,
+    /// How many pooled connections list and search queries may hold at
+    /// once; the rest stay for point reads and writes.
+    pub database_list_connections: u32,
     pub database_timeout: Duration,
     pub bind_addr: SocketAddr,
     pub media_root: PathBuf,
@@ -200,8 +203,15 @@ impl Settings {
             })
             .unwrap_or_default();
 
+        let database_pool_size = reader.number("DATABASE_POOL_SIZE", default_pool, 1, 1000)?;
         Ok(Self {
-            database_pool_size: reader.number("DATABASE_POOL_SIZE", default_pool, 1, 1000)?,
+            database_pool_size,
+            database_list_connections: reader.number(
+                "DATABASE_LIST_CONNECTIONS",
+                (database_pool_size / 2).max(1),
+                1,
+                u64::from(database_pool_size),
+            )?,
             database_timeout: Duration::from_secs(reader.number("DATABASE_TIMEOUT", 5, 1, 600)?),
             database_url,
             bind_addr: reader.parse("BIND_ADDR", "127.0.0.1:8000", |raw| {

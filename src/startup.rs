@@ -68,6 +68,7 @@ pub fn build_context(
     let pool = DbPool::build(
         &settings.database_url,
         settings.database_pool_size,
+        settings.database_list_connections,
         settings.database_timeout,
     )?;
 
@@ -190,6 +191,11 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
     })
     .workers(workers)
     .worker_max_blocking_threads(blocking_threads)
+    // A client that closes its side is gone: its request's future is
+    // dropped, so queued database work is abandoned (`api::blocking`)
+    // instead of running for nobody. (Half-closing after sending a
+    // request, which almost no HTTP client does, gets no answer.)
+    .h1_allow_half_closed(false)
     // SIGTERM/SIGINT: stop accepting, let requests in flight (uploads
     // included) finish within the timeout, then drop the pool.
     .shutdown_timeout(shutdown_timeout)

@@ -155,6 +155,11 @@ impl From<ServiceError> for ApiError {
                     "The database is not answering. Try again shortly.",
                 )
             }
+            // nginx's "client closed request": only logs ever see it.
+            ServiceError::Abandoned => Self::new(
+                StatusCode::from_u16(499).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                "The client closed the request.",
+            ),
             ServiceError::UnsupportedMediaType(detail) => {
                 Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
             }

@@ -23,23 +23,48 @@ pub mod profiles;
 pub mod request_log;
 pub mod users;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
 
 use crate::context::AppContext;
+use crate::db::pool::for_request;
 use error::ApiError;
 
 /// Runs blocking work (a service: database, files) on the blocking pool.
 /// Database work waits for its connection inside the pool's checkout, in
-/// arrival order, so nothing is queued here.
+/// arrival order, so nothing is queued here. When the client disconnects
+/// first, actix drops this future: the work is told (`db::pool::for_request`)
+/// and gives up its place in the database queue instead of running for
+/// nobody.
 pub async fn blocking<T: Send + 'static>(
     ctx: &web::Data<AppContext>,
     work: impl FnOnce(&AppContext) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let ctx = ctx.clone();
-    Ok(web::block(move || work(&ctx)).await?)
+    let mut watch = AbandonOnDrop::default();
+    let gone = Arc::clone(&watch.gone);
+    let done = web::block(move || for_request(gone, || work(&ctx))).await;
+    watch.finished = true;
+    Ok(done?)
+}
+
+/// Sets `gone` when dropped before `finished`: the request's future went
+/// away (its client disconnected) while the work was queued or running.
+#[derive(Default)]
+struct AbandonOnDrop {
+    gone: Arc<AtomicBool>,
+    finished: bool,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.gone.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Runs picture processing (decode, resize, encode: CPU only, no database,

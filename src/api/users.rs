@@ -14,6 +14,7 @@ use crate::api::{blocking, hashing};
 use crate::auth::throttle::ClientKey;
 use crate::context::AppContext;
 use crate::domain::{Email, Password, Username};
+use crate::services::directory;
 use crate::services::users::{self, Registration, UserUpdate};
 
 /// Register a user; the profile is created with it.
@@ -119,7 +120,7 @@ pub async fn list(
     if let Some(position) = page.cursor {
         let (from, backward) = (position.map(|p| p.id), position.is_some_and(|p| p.backward));
         let found = blocking(&ctx, move |ctx| {
-            users::list_by_position(ctx, search.as_deref(), limit, from, backward)
+            directory::list_by_position(ctx, search.as_deref(), limit, from, backward)
         })
         .await??;
         let ends = (
@@ -140,7 +141,7 @@ pub async fn list(
         }));
     }
     let (rows, count) = blocking(&ctx, move |ctx| {
-        users::list(ctx, search.as_deref(), limit, offset)
+        directory::list(ctx, search.as_deref(), limit, offset)
     })
     .await??;
     let (next, previous) = page.links(&req, count);

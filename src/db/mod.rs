@@ -42,6 +42,8 @@ pub enum DbError {
     Migrate(String),
     #[error("no database connection became free within DATABASE_TIMEOUT")]
     Busy,
+    #[error("the request was abandoned by its client while waiting for a connection")]
+    Abandoned,
     #[error("cannot get a database connection: {0}")]
     Pool(#[from] r2d2::Error),
 }

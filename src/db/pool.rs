@@ -8,6 +8,13 @@
 //! to the longest waiter. Waiting longer than DATABASE_TIMEOUT is
 //! [`DbError::Busy`].
 //!
+//! List and search queries first wait in a second, smaller queue (the
+//! listing share, DATABASE_LIST_CONNECTIONS): however many clients page
+//! the directory, some connections stay for point reads and writes.
+//!
+//! Work for a request whose client has gone is not started: a waiter
+//! whose request was abandoned ([`abandoned`]) leaves the queue.
+//!
 //! Connection health: a connection that came back less than 500 ms ago
 //! is lent without a `SELECT 1`; idle ones are checked first. A query that
 //! finds its connection gone (seen by a diesel instrumentation hook, so no
@@ -34,13 +41,19 @@ use crate::settings::DatabaseUrl;
 pub struct DbPool {
     connections: r2d2::Pool<ConnectionManager>,
     queue: Arc<FairQueue>,
+    listing: Arc<FairQueue>,
     timeout: Duration,
 }
 
 impl DbPool {
     /// Builds the pool. The first connection is opened here so a bad URL
     /// fails the start with its real cause.
-    pub fn build(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Self, DbError> {
+    pub fn build(
+        url: &DatabaseUrl,
+        size: u32,
+        listing_share: u32,
+        timeout: Duration,
+    ) -> Result<Self, DbError> {
         drop(super::establish(url)?);
         let connections = r2d2::Pool::builder()
             .max_size(size)
@@ -60,6 +73,7 @@ impl DbPool {
         Ok(Self {
             connections,
             queue: Arc::new(FairQueue::new(size as usize)),
+            listing: Arc::new(FairQueue::new(listing_share.min(size) as usize)),
             timeout,
         })
     }
@@ -67,8 +81,23 @@ impl DbPool {
     /// Waits its turn (at most DATABASE_TIMEOUT in all) and lends a
     /// connection; it goes back, with its permit, when the guard drops.
     pub fn get(&self) -> Result<PooledConnection, DbError> {
+        self.get_by(Instant::now() + self.timeout, None)
+    }
+
+    /// As [`DbPool::get`], for list and search queries: first a turn in the
+    /// listing share, then in the common queue, within one deadline.
+    pub fn get_for_listing(&self) -> Result<PooledConnection, DbError> {
         let deadline = Instant::now() + self.timeout;
-        let permit = self.queue.acquire(deadline).ok_or(DbError::Busy)?;
+        let listing = self.listing.acquire(deadline)?;
+        self.get_by(deadline, Some(listing))
+    }
+
+    fn get_by(
+        &self,
+        deadline: Instant,
+        listing: Option<Permit>,
+    ) -> Result<PooledConnection, DbError> {
+        let permit = self.queue.acquire(deadline)?;
         // A permit is a connection that is free or may be opened: r2d2
         // waits here only while a connection is being (re)established.
         let remaining = deadline
@@ -78,6 +107,7 @@ impl DbPool {
         Ok(PooledConnection {
             conn,
             _permit: permit,
+            _listing: listing,
         })
     }
 
@@ -98,6 +128,7 @@ impl DbPool {
 pub struct PooledConnection {
     conn: r2d2::PooledConnection<ConnectionManager>,
     _permit: Permit,
+    _listing: Option<Permit>,
 }
 
 impl Deref for PooledConnection {
@@ -112,6 +143,39 @@ impl DerefMut for PooledConnection {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         &mut self.conn.conn
     }
+}
+
+/// How often a waiting thread looks whether its request was abandoned.
+const ABANDON_CHECK: Duration = Duration::from_millis(20);
+
+thread_local! {
+    /// Set while this thread works for a request: true once its client left.
+    static REQUEST_GONE: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `work` on this thread for a request: once `gone` is set (its
+/// client disconnected), queue waits on this thread give up with
+/// [`DbError::Abandoned`] instead of starting work nobody will read.
+pub fn for_request<T>(gone: Arc<AtomicBool>, work: impl FnOnce() -> T) -> T {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            REQUEST_GONE.with(|slot| *slot.borrow_mut() = None);
+        }
+    }
+    REQUEST_GONE.with(|slot| *slot.borrow_mut() = Some(gone));
+    let _clear = Clear;
+    work()
+}
+
+/// Whether the request this thread works for was abandoned by its client.
+fn abandoned() -> bool {
+    REQUEST_GONE.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .is_some_and(|gone| gone.load(Ordering::Relaxed))
+    })
 }
 
 /// A counting semaphore whose waiters are served strictly in arrival
@@ -149,12 +213,15 @@ impl FairQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn acquire(self: &Arc<Self>, deadline: Instant) -> Option<Permit> {
+    fn acquire(self: &Arc<Self>, deadline: Instant) -> Result<Permit, DbError> {
+        if abandoned() {
+            return Err(DbError::Abandoned);
+        }
         let waiter = {
             let mut state = self.lock();
             if state.free > 0 && state.waiters.is_empty() {
                 state.free -= 1;
-                return Some(Permit(Arc::clone(self)));
+                return Ok(Permit(Arc::clone(self)));
             }
             let waiter = Arc::new(Waiter {
                 granted: AtomicBool::new(false),
@@ -165,20 +232,26 @@ impl FairQueue {
         };
         loop {
             if waiter.granted.load(Ordering::Acquire) {
-                return Some(Permit(Arc::clone(self)));
+                return Ok(Permit(Arc::clone(self)));
             }
             let now = Instant::now();
-            if now >= deadline {
+            let gone = abandoned();
+            if now >= deadline || gone {
                 let mut state = self.lock();
-                // Granted while the deadline passed: it is ours to keep.
+                // Granted meanwhile: it is ours to keep (or to give back).
                 if waiter.granted.load(Ordering::Acquire) {
-                    return Some(Permit(Arc::clone(self)));
+                    return Ok(Permit(Arc::clone(self)));
                 }
                 state.waiters.retain(|w| !Arc::ptr_eq(w, &waiter));
-                return None;
+                return Err(if gone {
+                    DbError::Abandoned
+                } else {
+                    DbError::Busy
+                });
             }
-            // Wakes on a grant, the deadline or spuriously: the loop checks.
-            thread::park_timeout(deadline - now);
+            // Wakes on a grant, the deadline or spuriously, and looks at
+            // its request now and then: the loop checks.
+            thread::park_timeout((deadline - now).min(ABANDON_CHECK));
         }
     }
 
@@ -312,7 +385,7 @@ mod tests {
             }
         }
         // A newcomer with a free permit in sight must not overtake them.
-        assert!(queue.acquire(Instant::now()).is_none());
+        assert!(matches!(queue.acquire(Instant::now()), Err(DbError::Busy)));
         drop(held);
         for thread in threads {
             thread.join().unwrap();
@@ -328,10 +401,56 @@ mod tests {
         let queue = Arc::new(FairQueue::new(1));
         let _held = queue.acquire(Instant::now()).unwrap();
         let started = Instant::now();
-        assert!(queue
-            .acquire(Instant::now() + Duration::from_millis(50))
-            .is_none());
+        assert!(matches!(
+            queue.acquire(Instant::now() + Duration::from_millis(50)),
+            Err(DbError::Busy)
+        ));
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert!(queue.lock().waiters.is_empty());
+    }
+
+    #[test]
+    fn list_queries_hold_at_most_their_share_of_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}/t.sqlite3", dir.path().display())).unwrap();
+        let pool = DbPool::build(&url, 2, 1, Duration::from_millis(100)).unwrap();
+        let listing = pool.get_for_listing().unwrap();
+        assert!(matches!(pool.get_for_listing(), Err(DbError::Busy)));
+        let point = pool.get().expect("a point read still finds a connection");
+        assert_eq!(pool.in_use(), 2);
+        drop(listing);
+        let again = pool.get_for_listing().expect("the share is back");
+        drop((again, point));
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn a_waiter_whose_request_is_abandoned_leaves_the_queue() {
+        let queue = Arc::new(FairQueue::new(1));
+        let held = queue.acquire(Instant::now()).unwrap();
+        let gone = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (queue, gone) = (Arc::clone(&queue), Arc::clone(&gone));
+            thread::spawn(move || {
+                for_request(gone, || {
+                    queue
+                        .acquire(Instant::now() + Duration::from_secs(30))
+                        .map(drop)
+                })
+            })
+        };
+        while queue.lock().waiters.is_empty() {
+            thread::yield_now();
+        }
+        let started = Instant::now();
+        gone.store(true, Ordering::Relaxed);
+        assert!(matches!(waiter.join().unwrap(), Err(DbError::Abandoned)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(queue.lock().waiters.is_empty());
+        drop(held);
+        assert_eq!(queue.lock().free, 1, "the permit was not taken");
+        // Outside `for_request`, nothing is abandoned.
+        assert!(queue.acquire(Instant::now()).is_ok());
     }
 }

@@ -32,5 +32,13 @@ diesel::table! {
     }
 }
 
+// Kept by triggers (migration 2026-11-25): the number of users.
+diesel::table! {
+    user_count (id) {
+        id -> BigInt,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(profiles -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, profiles);

@@ -1,8 +1,10 @@
 //! The consistency check behind `portrait check [--fix]`: every user has a
 //! profile, every profile's picture file exists, and every file under
 //! MEDIA_ROOT/profile_pics belongs to a profile. Files younger than the
-//! grace period are uploads in flight, never strays. The store's listing
-//! is visited one name at a time. Repairs go through
+//! grace period are uploads in flight, never strays. Memory stays bounded
+//! at any size: profiles are read in batches (only those not on the
+//! default picture, and only their names), the store's listing is visited
+//! one name at a time and looked up in batches. Repairs go through
 //! the same paths as the API (a missing profile is made by the
 //! `post_save<User>` signal), and only what is safe: a stray file is
 //! deleted only while no profile names it. Usernames stored before NFKC
@@ -21,7 +23,7 @@ use crate::db::AnyConnection;
 use crate::domain::{is_nfkc, normalize_username};
 use crate::error::ServiceError;
 use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
-use crate::models::{Profile, User};
+use crate::models::User;
 use crate::services::pictures;
 use crate::signals::{PostSave, Signals};
 use crate::storage::{older_than, Storage, PROFILE_PICS_DIR};
@@ -128,71 +130,152 @@ pub fn check(
         }
     }
 
-    let exists = |name: &str| storage.exists(name).map_err(ServiceError::internal);
     check_usernames(conn, &mut report, fix)?;
 
-    report.default_image_missing = !exists(DEFAULT_IMAGE)?;
+    report.default_image_missing = !storage
+        .exists(DEFAULT_IMAGE)
+        .map_err(ServiceError::internal)?;
     if fix && report.default_image_missing {
         pictures::install_default(storage).map_err(ServiceError::internal)?;
     }
 
-    let pictured: Vec<Profile> = profiles::table
-        .filter(profiles::image.ne(DEFAULT_IMAGE))
-        .select(Profile::as_select())
-        .load(conn)?;
-    for profile in &pictured {
-        if exists(&profile.image)? {
-            continue;
-        }
-        report
-            .profiles_missing_file
-            .push((profile.user_id, profile.image.clone()));
-        if fix {
-            atomic(conn, |work| -> Result<_, ServiceError> {
-                // Only if the profile still names the missing file: an upload
-                // may have replaced it since the check read it.
-                diesel::update(
-                    profiles::table
-                        .filter(profiles::id.eq(profile.id))
-                        .filter(profiles::image.eq(&profile.image)),
-                )
-                .set((
-                    profiles::image.eq(DEFAULT_IMAGE),
-                    profiles::image_width.eq(DEFAULT_IMAGE_SIZE.0),
-                    profiles::image_height.eq(DEFAULT_IMAGE_SIZE.1),
-                    profiles::updated_at.eq(crate::clock::now()),
-                ))
-                .execute(work.conn)?;
-                Ok(())
-            })?;
+    check_picture_files(conn, storage, &mut report, fix)?;
+    check_stray_files(conn, storage, &mut report, grace, fix)?;
+    Ok(report)
+}
+
+/// How many rows or names one step of the check holds: memory stays
+/// bounded however many users and files there are.
+const BATCH: usize = 1000;
+
+/// Profiles whose picture file is missing, read in batches of
+/// (id, user, name) for the profiles not on the default picture only.
+fn check_picture_files(
+    conn: &mut AnyConnection,
+    storage: &dyn Storage,
+    report: &mut Report,
+    fix: bool,
+) -> Result<(), ServiceError> {
+    let mut after = 0i64;
+    loop {
+        let batch: Vec<(i64, i64, String)> = profiles::table
+            .filter(profiles::id.gt(after))
+            .filter(profiles::image.ne(DEFAULT_IMAGE))
+            .order(profiles::id.asc())
+            .limit(BATCH as i64)
+            .select((profiles::id, profiles::user_id, profiles::image))
+            .load(conn)?;
+        let Some(&(last, _, _)) = batch.last() else {
+            return Ok(());
+        };
+        after = last;
+        for (id, user_id, image) in batch {
+            if storage.exists(&image).map_err(ServiceError::internal)? {
+                continue;
+            }
+            if fix {
+                atomic(conn, |work| -> Result<_, ServiceError> {
+                    // Only if the profile still names the missing file: an
+                    // upload may have replaced it since the check read it.
+                    diesel::update(
+                        profiles::table
+                            .filter(profiles::id.eq(id))
+                            .filter(profiles::image.eq(&image)),
+                    )
+                    .set((
+                        profiles::image.eq(DEFAULT_IMAGE),
+                        profiles::image_width.eq(DEFAULT_IMAGE_SIZE.0),
+                        profiles::image_height.eq(DEFAULT_IMAGE_SIZE.1),
+                        profiles::updated_at.eq(crate::clock::now()),
+                    ))
+                    .execute(work.conn)?;
+                    Ok(())
+                })?;
+            }
+            report.profiles_missing_file.push((user_id, image));
         }
     }
+}
 
-    let mut files = Vec::new();
+/// Files under profile_pics that no profile names, older than `grace`.
+/// The store's listing is visited one name at a time; names are looked up
+/// in batches (the `profiles_image` index), never all held at once.
+fn check_stray_files(
+    conn: &mut AnyConnection,
+    storage: &dyn Storage,
+    report: &mut Report,
+    grace: Duration,
+    fix: bool,
+) -> Result<(), ServiceError> {
+    let mut pending: Vec<String> = Vec::with_capacity(BATCH);
+    let mut failure: Option<ServiceError> = None;
+    let settle = |conn: &mut AnyConnection, names: &mut Vec<String>, report: &mut Report| {
+        let result = unreferenced(conn, names).and_then(|strays| {
+            for name in strays {
+                if fix && !is_referenced(conn, &name)? {
+                    pictures::delete_now(storage, &name);
+                }
+                report.stray_files.push(name);
+            }
+            Ok(())
+        });
+        names.clear();
+        result
+    };
     storage
         .list(&format!("{PROFILE_PICS_DIR}/"), &mut |object| {
-            files.push((object.name, object.modified))
+            if failure.is_some() {
+                return;
+            }
+            if !older_than(object.modified, grace) {
+                // Not yet known to be unreferenced: counted only if it is.
+                pending_young(conn, &object.name, report, &mut failure);
+                return;
+            }
+            pending.push(object.name);
+            if pending.len() >= BATCH {
+                if let Err(error) = settle(conn, &mut pending, report) {
+                    failure = Some(error);
+                }
+            }
         })
         .map_err(ServiceError::internal)?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    settle(conn, &mut pending, report)
+}
+
+/// Counts a young file that no profile names: an upload in flight.
+fn pending_young(
+    conn: &mut AnyConnection,
+    name: &str,
+    report: &mut Report,
+    failure: &mut Option<ServiceError>,
+) {
+    match is_referenced(conn, name) {
+        Ok(false) => report.young_files += 1,
+        Ok(true) => {}
+        Err(error) => *failure = Some(error),
+    }
+}
+
+/// Of `names`, those no profile names (one indexed query).
+fn unreferenced(conn: &mut AnyConnection, names: &[String]) -> Result<Vec<String>, ServiceError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let referenced: HashSet<String> = profiles::table
+        .filter(profiles::image.eq_any(names))
         .select(profiles::image)
         .load::<String>(conn)?
         .into_iter()
         .collect();
-    for (name, modified) in files {
-        if referenced.contains(&name) {
-            continue;
-        }
-        if !older_than(modified, grace) {
-            report.young_files += 1;
-            continue;
-        }
-        if fix && !is_referenced(conn, &name)? {
-            pictures::delete_now(storage, &name);
-        }
-        report.stray_files.push(name);
-    }
-    Ok(report)
+    Ok(names
+        .iter()
+        .filter(|name| !referenced.contains(*name))
+        .cloned()
+        .collect())
 }
 
 /// Usernames stored before NFKC normalisation, read in batches (memory
@@ -203,13 +286,12 @@ fn check_usernames(
     report: &mut Report,
     fix: bool,
 ) -> Result<(), ServiceError> {
-    const BATCH: i64 = 1000;
     let mut after = 0i64;
     loop {
         let batch: Vec<(i64, String, String)> = users::table
             .filter(users::id.gt(after))
             .order(users::id.asc())
-            .limit(BATCH)
+            .limit(BATCH as i64)
             .select((users::id, users::username, users::username_normalized))
             .load(conn)?;
         let Some(&(last, _, _)) = batch.last() else {

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod consistency;
+pub mod directory;
 pub mod pictures;
 pub mod profiles;
 pub mod users;

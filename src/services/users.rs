@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use diesel::prelude::*;
 
 use crate::context::AppContext;
-use crate::db::schema::{profiles, users};
+use crate::db::schema::users;
 use crate::db::transaction::atomic;
 use crate::db::AnyConnection;
 use crate::domain::{Email, Password, Username};
@@ -122,136 +122,6 @@ pub fn get(ctx: &AppContext, id: i64) -> Result<UserWithProfile, ServiceError> {
 /// The user `id` with its profile, or `NotFound`.
 pub fn find(conn: &mut AnyConnection, id: i64) -> Result<UserWithProfile, ServiceError> {
     User::with_profile(conn, id)?.ok_or(ServiceError::NotFound("No user with this id."))
-}
-
-/// One page of users ordered by id, with their profiles (one query), and
-/// the number of users matching (a second query).
-pub fn list(
-    ctx: &AppContext,
-    search: Option<&str>,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<UserWithProfile>, i64), ServiceError> {
-    let Some(pattern) = search_pattern(search) else {
-        return Ok((Vec::new(), 0));
-    };
-    let mut conn = connection(ctx)?;
-    let (page, count) = crate::on_backend!(&mut *conn, |inner| {
-        let matching = || {
-            let mut query = users::table.inner_join(profiles::table).into_boxed();
-            if let Some(pattern) = &pattern {
-                query = query.filter(
-                    users::username_normalized
-                        .like(pattern.clone())
-                        .escape('\\'),
-                );
-            }
-            query
-        };
-        let page = matching()
-            .select((User::as_select(), Profile::as_select()))
-            .order(users::id.asc())
-            .limit(limit)
-            .offset(offset)
-            .load(inner)?;
-        let count: i64 = matching().count().get_result(inner)?;
-        Ok::<_, diesel::result::Error>((page, count))
-    })?;
-    Ok((page, count))
-}
-
-/// A page of users by keyset on id (cursor pagination), in id order.
-pub struct KeysetPage {
-    pub rows: Vec<UserWithProfile>,
-    /// Items lie after the last one on this page.
-    pub more_after: bool,
-    /// Items lie before the first one on this page.
-    pub more_before: bool,
-}
-
-/// One page of users matching `search`: the `limit` after id `from` going
-/// forward (from the start when `None`), or the `limit` before it going
-/// back. One indexed range query, whatever the depth.
-pub fn list_by_position(
-    ctx: &AppContext,
-    search: Option<&str>,
-    limit: i64,
-    from: Option<i64>,
-    backward: bool,
-) -> Result<KeysetPage, ServiceError> {
-    let Some(pattern) = search_pattern(search) else {
-        return Ok(KeysetPage {
-            rows: Vec::new(),
-            more_after: false,
-            more_before: false,
-        });
-    };
-    let mut conn = connection(ctx)?;
-    let mut rows: Vec<UserWithProfile> = crate::on_backend!(&mut *conn, |inner| {
-        let mut query = users::table.inner_join(profiles::table).into_boxed();
-        if let Some(pattern) = &pattern {
-            query = query.filter(
-                users::username_normalized
-                    .like(pattern.clone())
-                    .escape('\\'),
-            );
-        }
-        query = match (from, backward) {
-            (Some(from), false) => query.filter(users::id.gt(from)).order(users::id.asc()),
-            (Some(from), true) => query.filter(users::id.lt(from)).order(users::id.desc()),
-            (None, _) => query.order(users::id.asc()),
-        };
-        query
-            .select((User::as_select(), Profile::as_select()))
-            .limit(limit + 1)
-            .load(inner)
-    })?;
-    let beyond = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    if backward && from.is_some() {
-        rows.reverse();
-        Ok(KeysetPage {
-            rows,
-            more_after: true,
-            more_before: beyond,
-        })
-    } else {
-        Ok(KeysetPage {
-            rows,
-            more_after: beyond,
-            more_before: from.is_some(),
-        })
-    }
-}
-
-/// The LIKE pattern for `search` (`Some(None)`: no search), or `None` when
-/// no username can match, so no query is made (SQLite refuses a pattern
-/// of 50,000 characters, PostgreSQL a NUL byte).
-fn search_pattern(search: Option<&str>) -> Option<Option<String>> {
-    let term = search
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(crate::domain::normalize_username);
-    match term {
-        Some(term) if !could_be_in_a_username(&term) => None,
-        term => Some(term.map(|term| format!("%{}%", escape_like(&term)))),
-    }
-}
-
-/// Whether `term` could be part of a (normalised) username at all.
-fn could_be_in_a_username(term: &str) -> bool {
-    !term.contains('\0') && term.chars().count() <= 2 * crate::domain::MAX_USERNAME_CHARS
-}
-
-fn escape_like(term: &str) -> String {
-    let mut escaped = String::with_capacity(term.len());
-    for c in term.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 /// Changes a user. A new password is hashed here, with no connection
@@ -418,14 +288,4 @@ pub fn delete(ctx: &AppContext, actor: &User, id: i64) -> Result<(), ServiceErro
         }
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_like;
-
-    #[test]
-    fn like_wildcards_in_a_search_are_literal() {
-        assert_eq!(escape_like(r"a_b%c\d"), r"a\_b\%c\\d");
-    }
 }

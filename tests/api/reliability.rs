@@ -527,6 +527,44 @@ async fn a_request_queued_behind_an_upload_is_served_in_arrival_order() {
     );
 }
 
+/// A request whose client gives up while it waits for a connection leaves
+/// the queue at once, and its work never runs: nothing is done for nobody
+/// once the connection frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_for_a_client_that_left_is_dropped_from_the_queue() {
+    let app =
+        spawn_app_with_settings(&[("DATABASE_POOL_SIZE", "1"), ("DATABASE_TIMEOUT", "30")]).await;
+    let alice = app.signed_in("alice").await;
+    let pool = app.context.pool.clone();
+    let held = app.db();
+    let impatient = app
+        .client
+        .patch(app.url(&format!("/users/{}/profile", alice.id)))
+        .bearer_auth(&alice.token)
+        .json(&json!({"bio": "written for nobody"}))
+        .timeout(Duration::from_millis(700))
+        .send();
+    let waiting = async {
+        wait_for_waiters(&pool, 1).await;
+    };
+    let (sent, ()) = tokio::join!(impatient, waiting);
+    assert!(sent.unwrap_err().is_timeout(), "the client gave up");
+    // The connection is still held: the waiter left because its client did.
+    for _ in 0..200 {
+        if pool.waiting() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool.waiting(), 0, "the abandoned request left the queue");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let profile: Value = app
+        .get_json(&format!("/users/{}/profile", alice.id), None)
+        .await;
+    assert_eq!(profile["bio"], "", "the abandoned change was never made");
+}
+
 async fn wait_for_waiters(pool: &portrait::db::DbPool, count: usize) {
     for _ in 0..500 {
         if pool.waiting() >= count {

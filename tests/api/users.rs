@@ -694,3 +694,139 @@ async fn cursor_pages_walk_both_ways_and_refuse_tampering() {
     .await;
     assert_problem(app.get("/users?cursor=not-a-cursor", token).await, 400).await;
 }
+
+/// Search answers exactly what a substring scan of the normalised
+/// usernames answers, whether the term is long enough for the trigram
+/// index (three characters and more) or not, in both paging modes, and
+/// stays right after renames and deletes (the index follows by triggers).
+#[tokio::test]
+async fn search_through_the_index_answers_what_a_scan_answers() {
+    let app = spawn_app().await;
+    let staff = app.signed_in_staff("staffer", false).await;
+    let token = Some(staff.token.as_str());
+    let names = [
+        "anna", "hannah", "joANNa", "an_na", "an.na", "über", "Überall", "x@y.z", "annanna",
+    ];
+    let mut ids = std::collections::HashMap::new();
+    for (i, name) in names.into_iter().enumerate() {
+        let body =
+            json!({"username": name, "email": format!("u{i}@example.com"), "password": PASSWORD});
+        let response = app.post_json("/users", &body, None).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{name}");
+        ids.insert(
+            name,
+            response.json::<Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // Rename one and delete another: the index must follow.
+    let renamed = app
+        .patch_json(
+            &format!("/users/{}", ids["hannah"]),
+            &json!({"username": "hANNAbel"}),
+            token,
+        )
+        .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let deleted = app
+        .delete(&format!("/users/{}", ids["annanna"]), token)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let now: Vec<&str> = vec![
+        "staffer", "anna", "hANNAbel", "joANNa", "an_na", "an.na", "über", "Überall", "x@y.z",
+    ];
+    for term in [
+        "a", "an", "ann", "ANNA", "nnab", "n_n", "n.n", "_", "ÜB", "über", "@y.", "zz", "nna",
+        "annanna",
+    ] {
+        let lowered = term.to_lowercase();
+        let expected: Vec<&str> = now
+            .iter()
+            .copied()
+            .filter(|name| name.to_lowercase().contains(&lowered))
+            .collect();
+        let query = format!("search={}", urlencode(term));
+        let page: Value = app
+            .get_json(&format!("/users?{query}&limit=100"), token)
+            .await;
+        assert_eq!(page["count"], expected.len(), "count for {term:?}");
+        assert_eq!(usernames(&page), expected, "page for {term:?}");
+        let page: Value = app
+            .get_json(&format!("/users?{query}&cursor=&limit=100"), token)
+            .await;
+        assert_eq!(usernames(&page), expected, "cursor page for {term:?}");
+    }
+}
+
+/// The unfiltered count is kept by the database in the same transaction
+/// as every insert and delete, whoever makes them (the API, the CLI, a
+/// cascade), and agrees with the rows.
+#[tokio::test]
+async fn the_count_follows_every_insert_and_delete() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let count = |page: Value| page["count"].as_i64().unwrap();
+    assert_eq!(count(app.get_json("/users", Some(&alice.token)).await), 1);
+    let bob = app.register("bob").await["id"].as_i64().unwrap();
+    app.register("carol").await;
+    let made = app
+        .command()
+        .args([
+            "createsuperuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+        ])
+        .env("PORTRAIT_SUPERUSER_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    assert_eq!(count(app.get_json("/users", Some(&alice.token)).await), 4);
+    let bob_token = app
+        .login("bob", PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.delete(&format!("/users/{bob}"), Some(&bob_token))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    // A registration refused by a constraint changes nothing.
+    let taken = app
+        .post_json(
+            "/users",
+            &json!({"username": "ALICE", "email": "x@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert_eq!(count(app.get_json("/users", Some(&alice.token)).await), 3);
+    assert_eq!(app.count_rows("SELECT COUNT(*) AS n FROM users"), 3);
+    assert_eq!(app.count_rows("SELECT n FROM user_count"), 3);
+}
+
+fn usernames(page: &Value) -> Vec<&str> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect()
+}
+
+fn urlencode(term: &str) -> String {
+    term.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
