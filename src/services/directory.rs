@@ -15,9 +15,10 @@
 //! only; nothing here knows HTTP.
 
 use diesel::dsl::sql;
+use diesel::expression::AsExpression;
 use diesel::expression::{SqlLiteral, UncheckedBind};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::context::AppContext;
 use crate::db::schema::{profiles, user_count, users};
@@ -38,34 +39,9 @@ pub fn list(
         return Ok((Vec::new(), 0));
     };
     let mut conn = ctx.pool.get_for_listing()?;
-    let filter = term.map(|t| t.filter(&conn));
-    let (page, count) = crate::on_backend!(&mut *conn, |inner| {
-        let mut ids = users::table
-            .select(users::id)
-            .order(users::id.asc())
-            .limit(limit)
-            .offset(offset)
-            .into_boxed();
-        if let Some(filter) = filter.clone() {
-            ids = ids.filter(filter);
-        }
-        let page = users::table
-            .inner_join(profiles::table)
-            .filter(users::id.eq_any(ids))
-            .select((User::as_select(), Profile::as_select()))
-            .order(users::id.asc())
-            .load(inner)?;
-        let count: i64 = match filter {
-            Some(filter) => users::table.filter(filter).count().get_result(inner)?,
-            None => user_count::table
-                .select(user_count::n)
-                .first(inner)
-                .optional()?
-                .unwrap_or(0),
-        };
-        Ok::<_, diesel::result::Error>((page, count))
-    })?;
-    Ok((page, count))
+    let rows = page(&mut conn, term.as_ref(), Window::Offset { limit, offset })?;
+    let count = count(&mut conn, term.as_ref())?;
+    Ok((rows, count))
 }
 
 /// A page of users by keyset on id (cursor pagination), in id order.
@@ -95,22 +71,18 @@ pub fn list_by_position(
         });
     };
     let mut conn = ctx.pool.get_for_listing()?;
-    let filter = term.map(|t| t.filter(&conn));
-    let mut rows: Vec<UserWithProfile> = crate::on_backend!(&mut *conn, |inner| {
-        let mut query = users::table.inner_join(profiles::table).into_boxed();
-        if let Some(filter) = filter {
-            query = query.filter(filter);
-        }
-        query = match (from, backward) {
-            (Some(from), false) => query.filter(users::id.gt(from)).order(users::id.asc()),
-            (Some(from), true) => query.filter(users::id.lt(from)).order(users::id.desc()),
-            (None, _) => query.order(users::id.asc()),
-        };
-        query
-            .select((User::as_select(), Profile::as_select()))
-            .limit(limit + 1)
-            .load(inner)
-    })?;
+    // One more than asked: whether it exists says if a page lies beyond.
+    let window = match (from, backward) {
+        (Some(from), true) => Window::Before {
+            from,
+            limit: limit + 1,
+        },
+        (from, _) => Window::After {
+            from,
+            limit: limit + 1,
+        },
+    };
+    let mut rows = page(&mut conn, term.as_ref(), window)?;
     let beyond = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     if backward && from.is_some() {
@@ -129,15 +101,121 @@ pub fn list_by_position(
     }
 }
 
+/// Which ids of the matching users a page holds.
+#[derive(Clone, Copy)]
+enum Window {
+    /// `limit` from `offset`, in id order.
+    Offset { limit: i64, offset: i64 },
+    /// The first `limit` with an id above `from` (from the start: `None`).
+    After { from: Option<i64>, limit: i64 },
+    /// The last `limit` with an id below `from`, in descending id order.
+    Before { from: i64, limit: i64 },
+}
+
+/// The users of one window with their profiles: first the window's ids
+/// from an index (the primary key, or the search index), then the join
+/// for those ids only (a deferred join), so the join never walks the
+/// rows a deep page skips.
+fn page(
+    conn: &mut AnyConnection,
+    term: Option<&Term>,
+    window: Window,
+) -> Result<Vec<UserWithProfile>, ServiceError> {
+    let fts = term.filter(|t| t.uses_fts(conn)).map(Term::phrase);
+    let like = term.map(Term::like_filter);
+    let rows = crate::on_backend!(conn, |inner| {
+        let mut query = users::table
+            .inner_join(profiles::table)
+            .select((User::as_select(), Profile::as_select()))
+            .into_boxed();
+        query = match (fts, window) {
+            // SQLite's FTS5 doclists are in rowid order: the window's ids
+            // come straight from the search index.
+            (Some(phrase), Window::Offset { limit, offset }) => query.filter(
+                sql::<Bool>(FTS_IDS)
+                    .bind::<Text, _>(phrase)
+                    .sql(" ORDER BY rowid LIMIT ")
+                    .bind::<BigInt, _>(limit)
+                    .sql(" OFFSET ")
+                    .bind::<BigInt, _>(offset)
+                    .sql(")"),
+            ),
+            (Some(phrase), Window::After { from, limit }) => query.filter(
+                sql::<Bool>(FTS_IDS)
+                    .bind::<Text, _>(phrase)
+                    .sql(" AND rowid > ")
+                    .bind::<BigInt, _>(from.unwrap_or(0))
+                    .sql(" ORDER BY rowid LIMIT ")
+                    .bind::<BigInt, _>(limit)
+                    .sql(")"),
+            ),
+            (Some(phrase), Window::Before { from, limit }) => query.filter(
+                sql::<Bool>(FTS_IDS)
+                    .bind::<Text, _>(phrase)
+                    .sql(" AND rowid < ")
+                    .bind::<BigInt, _>(from)
+                    .sql(" ORDER BY rowid DESC LIMIT ")
+                    .bind::<BigInt, _>(limit)
+                    .sql(")"),
+            ),
+            (None, window) => {
+                let mut ids = users::table.select(users::id).into_boxed();
+                if let Some(like) = like {
+                    ids = ids.filter(like);
+                }
+                ids = match window {
+                    Window::Offset { limit, offset } => {
+                        ids.order(users::id.asc()).limit(limit).offset(offset)
+                    }
+                    Window::After { from, limit } => ids
+                        .filter(users::id.gt(from.unwrap_or(0)))
+                        .order(users::id.asc())
+                        .limit(limit),
+                    Window::Before { from, limit } => ids
+                        .filter(users::id.lt(from))
+                        .order(users::id.desc())
+                        .limit(limit),
+                };
+                query.filter(users::id.eq_any(ids))
+            }
+        };
+        query = match window {
+            Window::Before { .. } => query.order(users::id.desc()),
+            _ => query.order(users::id.asc()),
+        };
+        query.load(inner)
+    })?;
+    Ok(rows)
+}
+
+/// The start of the condition "the id is among the search index's
+/// matches for the bound phrase" (SQLite).
+const FTS_IDS: &str = "users.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ";
+
+/// The exact number of users matching: one row for no search (kept by
+/// triggers), the search index alone for a search, never the join.
+fn count(conn: &mut AnyConnection, term: Option<&Term>) -> Result<i64, ServiceError> {
+    let fts = term.filter(|t| t.uses_fts(conn)).map(Term::phrase);
+    let like = term.map(Term::like_filter);
+    let count = crate::on_backend!(conn, |inner| match (fts, like) {
+        (Some(phrase), _) => diesel::select(
+            sql::<BigInt>("(SELECT COUNT(*) FROM users_search WHERE users_search MATCH ")
+                .bind::<Text, _>(phrase)
+                .sql(")"),
+        )
+        .get_result(inner),
+        (None, Some(like)) => users::table.filter(like).count().get_result(inner),
+        (None, None) => user_count::table
+            .select(user_count::n)
+            .first(inner)
+            .optional()
+            .map(Option::unwrap_or_default),
+    })?;
+    Ok(count)
+}
+
 /// A search term, normalised as usernames are (NFKC, lower case).
 struct Term(String);
-
-/// The SQL condition a search adds: one fragment with one bound text, so
-/// both backends' forms are the same type.
-type SearchFilter = SqlLiteral<
-    Bool,
-    UncheckedBind<SqlLiteral<Bool>, <String as diesel::expression::AsExpression<Text>>::Expression>,
->;
 
 /// Trigram indexes see terms of this many characters or more.
 const INDEXED_TERM_CHARS: usize = 3;
@@ -157,24 +235,30 @@ impl Term {
         }
     }
 
-    fn filter(&self, conn: &AnyConnection) -> SearchFilter {
-        let indexed = self.0.chars().count() >= INDEXED_TERM_CHARS;
-        if indexed && matches!(conn, AnyConnection::Sqlite(_)) {
-            // A quoted FTS5 phrase over trigrams matches exactly the rows
-            // holding the term as a substring; `"` is doubled inside it.
-            let phrase = format!("\"{}\"", self.0.replace('"', "\"\""));
-            sql::<Bool>("users.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ")
-                .bind::<Text, _>(phrase)
-                .sql(")")
-        } else {
-            // PostgreSQL's pg_trgm index serves this LIKE; on SQLite a
-            // term too short for trigrams scans.
-            sql::<Bool>("users.username_normalized LIKE ")
-                .bind::<Text, _>(format!("%{}%", escape_like(&self.0)))
-                .sql(" ESCAPE '\\'")
-        }
+    /// Whether this search goes through SQLite's FTS5 trigram table: terms
+    /// shorter than a trigram cannot.
+    fn uses_fts(&self, conn: &AnyConnection) -> bool {
+        self.0.chars().count() >= INDEXED_TERM_CHARS && matches!(conn, AnyConnection::Sqlite(_))
+    }
+
+    /// A quoted FTS5 phrase: over trigrams it matches exactly the rows
+    /// holding the term as a substring (`"` is doubled inside it).
+    fn phrase(&self) -> String {
+        format!("\"{}\"", self.0.replace('"', "\"\""))
+    }
+
+    /// `LIKE '%term%'`, wildcards in the term taken literally. PostgreSQL's
+    /// pg_trgm index serves it; on SQLite only terms too short for
+    /// trigrams use it, and scan.
+    fn like_filter(&self) -> LikeFilter {
+        sql::<Bool>("users.username_normalized LIKE ")
+            .bind::<Text, _>(format!("%{}%", escape_like(&self.0)))
+            .sql(" ESCAPE '\\'")
     }
 }
+
+type LikeFilter =
+    SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, <String as AsExpression<Text>>::Expression>>;
 
 /// Whether `term` could be part of a (normalised) username at all.
 fn could_be_in_a_username(term: &str) -> bool {
