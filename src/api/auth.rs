@@ -31,7 +31,8 @@ use crate::services::auth;
 pub async fn token(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
-    // Unused, but a bad token is 401 on public routes too (as DRF).
+    // Unused, but a bad token is 401 on every API route (the contract),
+    // sign-in included: a client must drop a stale token, not send it.
     _: MaybeAuthUser,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
@@ -65,7 +66,7 @@ pub async fn token(
 )]
 pub async fn refresh(
     ctx: web::Data<AppContext>,
-    // Unused, but a bad access token is 401 on public routes too (as DRF).
+    // Unused, but a bad token is 401 on every API route (the contract).
     _: MaybeAuthUser,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {

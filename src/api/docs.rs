@@ -155,7 +155,11 @@ impl Modify for ProblemExamples {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (_, _, operation) in operations(openapi) {
             let id = operation.operation_id.clone().unwrap_or_default();
-            let anonymous = operation.security.as_ref().is_none_or(|s| s.is_empty());
+            // Public, or with an optional token (an empty requirement).
+            let anonymous = operation
+                .security
+                .as_ref()
+                .is_none_or(|s| s.is_empty() || s.iter().any(|r| *r == Default::default()));
             for (status, response) in operation.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else {
                     continue;

@@ -542,7 +542,7 @@ async fn work_for_a_client_that_left_is_dropped_from_the_queue() {
         .patch(app.url(&format!("/users/{}/profile", alice.id)))
         .bearer_auth(&alice.token)
         .json(&json!({"bio": "written for nobody"}))
-        .timeout(Duration::from_millis(700))
+        .timeout(Duration::from_secs(2))
         .send();
     let waiting = async {
         wait_for_waiters(&pool, 1).await;

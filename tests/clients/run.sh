@@ -22,21 +22,25 @@ cache="${PORTRAIT_TOOLS_CACHE:-$HOME/.cache/portrait-ci}"
 # Python tools, in a venv keyed by the requirements file.
 py_key="$(sha256sum "$here/python-requirements.txt" | cut -c1-16)"
 venv="$cache/python-clients-$py_key"
-if [ ! -x "$venv/bin/openapi-python-client" ]; then
+# A cache counts only once complete (its marker is written last): an
+# interrupted install is redone, never half used.
+if [ ! -f "$venv/.complete" ]; then
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python-requirements.txt"
+    touch "$venv/.complete"
 fi
 
 # Node tools, in node_modules keyed by the lock file; linked into the
 # TypeScript folder, where the scenario resolves its imports.
 node_key="$(cat "$here/typescript/package.json" "$here/typescript/package-lock.json" | sha256sum | cut -c1-16)"
 node_dir="$cache/node-clients-$node_key"
-if [ ! -d "$node_dir/node_modules" ]; then
+if [ ! -f "$node_dir/.complete" ]; then
     rm -rf "$node_dir"
     mkdir -p "$node_dir"
     cp "$here/typescript/package.json" "$here/typescript/package-lock.json" "$node_dir/"
     (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$node_dir/.complete"
 fi
 ts="$(mktemp -d)"
 work="$(mktemp -d)"
@@ -75,6 +79,7 @@ for _ in $(seq 1 100); do
     curl -fsS "$base/healthz" > /dev/null 2>&1 && break
     sleep 0.1
 done
+curl -fsS "$base/healthz" > /dev/null || { cat "$work/server.log"; echo "the server did not start" >&2; exit 1; }
 # The served document is the committed one: clients generated from
 # either are the same client.
 curl -fsS "$base/openapi.json" | cmp - "$document"

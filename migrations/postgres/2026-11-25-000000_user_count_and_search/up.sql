@@ -3,6 +3,10 @@
 -- row for its exact `count` instead of counting a million. (Concurrent
 -- registrations queue on this row until they commit; registration is
 -- bound by argon2 long before that matters.)
+-- No insert or delete may slip between the initial count and the
+-- triggers (another replica still serving during a deploy).
+LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE user_count (
     id BIGINT PRIMARY KEY CHECK (id = 1),
     n BIGINT NOT NULL
