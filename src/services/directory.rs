@@ -125,7 +125,7 @@ fn page(
         return unfiltered_page(conn, window);
     };
     let fts = term.uses_fts(conn).then(|| term.phrase());
-    let like = Some(term.like_filter());
+    let like = term.like_filter();
     let rows = crate::on_backend!(conn, |inner| {
         let mut query = users::table
             .inner_join(profiles::table)
@@ -162,11 +162,8 @@ fn page(
                     .sql(")"),
             ),
             (None, window) => {
-                let mut ids = users::table.select(users::id).into_boxed();
-                if let Some(like) = like {
-                    ids = ids.filter(like);
-                }
-                ids = match window {
+                let ids = users::table.select(users::id).filter(like).into_boxed();
+                let ids = match window {
                     Window::Offset { limit, offset } => {
                         ids.order(users::id.asc()).limit(limit).offset(offset)
                     }
