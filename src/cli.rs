@@ -57,6 +57,8 @@ pub enum Command {
     },
     /// Exit 0 when the server at BIND_ADDR answers GET /healthz with 200 (for container health checks).
     Healthcheck,
+    /// Remove spent, revoked and expired refresh tokens and used or expired email tokens.
+    Flushexpiredtokens,
 }
 
 pub fn main() -> ExitCode {
@@ -83,6 +85,7 @@ pub fn main() -> ExitCode {
                 }
                 Command::Healthcheck => healthcheck(&settings),
                 Command::Check { fix, grace } => check(settings, fix, grace),
+                Command::Flushexpiredtokens => flush_expired_tokens(settings),
                 Command::Openapi => unreachable!("handled above"),
             };
             match outcome {
@@ -167,6 +170,16 @@ fn check(settings: Settings, fix: bool, grace_seconds: u64) -> Result<(), String
     }
 }
 
+fn flush_expired_tokens(settings: Settings) -> Result<(), String> {
+    let ctx = context(settings)?;
+    let flushed = services::sessions::flush_expired_tokens(&ctx).map_err(|e| e.to_string())?;
+    println!(
+        "Removed {} refresh tokens and {} email tokens.",
+        flushed.refresh_tokens, flushed.email_tokens
+    );
+    Ok(())
+}
+
 /// Building the context applies pending migrations (and logs how many).
 fn migrate(settings: Settings) -> Result<(), String> {
     context(settings)?;
@@ -192,6 +205,7 @@ fn create_superuser(settings: Settings, username: &str, email: &str) -> Result<(
         password,
         is_staff: true,
         is_superuser: true,
+        email_verified: true,
     };
     match services::users::register(&ctx, registration) {
         Ok((user, _)) => {

@@ -1,7 +1,7 @@
 //! `AppContext`: everything a request's work needs (settings, the pool and
 //! its queue, the signals with their receivers, storage, token keys, the
 //! password hasher and its queue, the login throttle, the pictures' CPU
-//! permits), built once at start by `startup::build_context` and shared. Cheap to clone (all `Arc`s).
+//! permits, the email outbox), built once at start by `startup::build_context` and shared. Cheap to clone (all `Arc`s).
 //! It holds no per-request state.
 
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::{HashQueue, PasswordHasher};
 use crate::auth::throttle::{ClientKey, LoginThrottle};
 use crate::db::DbPool;
-use crate::rates::RateThrottle;
+use crate::rates::{EmailRates, RateThrottle};
+use crate::services::mailing::Outbox;
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::storage::Storage;
@@ -32,6 +33,11 @@ pub struct AppContext {
     pub upload_rate: Arc<RateThrottle<i64>>,
     /// REGISTER_RATE, per client.
     pub register_rate: Arc<RateThrottle<ClientKey>>,
+    /// EMAIL_RATE_PER_CLIENT and EMAIL_RATE_PER_ADDRESS.
+    pub email_rates: Arc<EmailRates>,
+    /// Email waiting to be sent, after its transaction and off the
+    /// request's path.
+    pub outbox: Arc<Outbox>,
     /// Caps concurrent picture processing (decode, resize, encode only) at
     /// about one per core: more at once only thrashes caches and memory.
     pub cpu_permits: Arc<Semaphore>,

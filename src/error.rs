@@ -20,6 +20,12 @@ pub enum ServiceError {
     Forbidden(&'static str),
     #[error("not authenticated: {0}")]
     Unauthenticated(&'static str),
+    /// Right credentials, but REQUIRE_VERIFIED_EMAIL and the address is not.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// A request that cannot be carried out as sent (a bad email token).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
     #[error("validation failed")]
     Invalid(FieldErrors),
     #[error("conflict")]

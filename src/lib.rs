@@ -19,6 +19,7 @@ pub mod db;
 mod domain;
 pub mod error;
 pub mod imaging;
+pub mod mail;
 mod models;
 pub mod rates;
 pub mod receivers;

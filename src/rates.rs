@@ -7,8 +7,9 @@
 //! are spaced period/N apart with a burst of N), so memory is bounded by
 //! the number of keys, itself capped. In memory, per process. No HTTP here.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,37 @@ impl<K: Hash + Eq + Copy> RateThrottle<K> {
         }
         next_due.insert(key, after);
         Ok(())
+    }
+}
+
+/// The two throttles of requests that send email (a password reset, a new
+/// verification link): per client, and per address whoever asks. The
+/// address is counted whether or not a user has it, so a 429 tells
+/// nothing about who is registered. Addresses are kept as keyed 64-bit
+/// hashes: memory stays bounded whatever is sent.
+pub struct EmailRates {
+    per_client: RateThrottle<crate::auth::throttle::ClientKey>,
+    per_address: RateThrottle<u64>,
+    hasher: RandomState,
+}
+
+impl EmailRates {
+    pub fn new(per_client: Option<Rate>, per_address: Option<Rate>) -> Self {
+        Self {
+            per_client: RateThrottle::new(per_client),
+            per_address: RateThrottle::new(per_address),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Counts a request from `client` for `address` (normalised).
+    pub fn allow(
+        &self,
+        client: crate::auth::throttle::ClientKey,
+        address: &str,
+    ) -> Result<(), Duration> {
+        self.per_client.allow(client)?;
+        self.per_address.allow(self.hasher.hash_one(address))
     }
 }
 

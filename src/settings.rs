@@ -115,6 +115,122 @@ pub struct Settings {
     /// How long in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     pub log_format: LogFormat,
+    /// Where email goes (EMAIL_URL).
+    pub email_url: EmailUrl,
+    /// The sender of every email (DEFAULT_FROM_EMAIL), a valid mailbox.
+    pub default_from_email: String,
+    /// Front-end page templates holding `{token}`.
+    pub password_reset_url: String,
+    pub email_verification_url: String,
+    /// How long a password-reset or verification link works.
+    pub email_token_ttl: Duration,
+    /// Whether an unverified user's sign-in is refused (403).
+    pub require_verified_email: bool,
+    /// Password-reset and verification emails asked for by one client.
+    pub email_rate_per_client: Option<crate::rates::Rate>,
+    /// Password-reset and verification emails asked for one address.
+    pub email_rate_per_address: Option<crate::rates::Rate>,
+    /// Emails that may wait to be sent; more are dropped with a log line.
+    pub email_queue: usize,
+}
+
+/// EMAIL_URL: an SMTP server, or a directory that receives .eml files.
+#[derive(Clone, PartialEq, Eq)]
+pub enum EmailUrl {
+    Smtp {
+        host: String,
+        port: u16,
+        /// `smtps://`: TLS from the first byte; `smtp://`: STARTTLS when
+        /// the server offers it.
+        implicit_tls: bool,
+        credentials: Option<(String, String)>,
+    },
+    File(PathBuf),
+}
+
+impl EmailUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err("file:// needs a directory, such as file://./outbox".into());
+            }
+            return Ok(Self::File(PathBuf::from(path)));
+        }
+        let url = url::Url::parse(raw)
+            .map_err(|_| "expected smtp://[user:pass@]host[:port], smtps://… or file://DIR")?;
+        let implicit_tls = match url.scheme() {
+            "smtp" => false,
+            "smtps" => true,
+            _ => return Err("expected smtp://, smtps:// or file://".into()),
+        };
+        let host = url
+            .host_str()
+            .filter(|host| !host.is_empty())
+            .ok_or("an SMTP URL needs a host")?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let decode = |part: &str| {
+            percent_decode(part).ok_or_else(|| "the user or password is not valid UTF-8".to_owned())
+        };
+        let credentials = if url.username().is_empty() {
+            None
+        } else {
+            Some((
+                decode(url.username())?,
+                decode(url.password().unwrap_or(""))?,
+            ))
+        };
+        Ok(Self::Smtp {
+            host,
+            // Django's EMAIL_PORT is 25; SMTPS listens on 465.
+            port: url.port().unwrap_or(if implicit_tls { 465 } else { 25 }),
+            implicit_tls,
+            credentials,
+        })
+    }
+}
+
+impl fmt::Debug for EmailUrl {
+    // The URL can carry a password: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Smtp {
+                host,
+                port,
+                implicit_tls,
+                ..
+            } => {
+                let scheme = if *implicit_tls { "smtps" } else { "smtp" };
+                write!(f, "{scheme}://{host}:{port}")
+            }
+            Self::File(dir) => write!(f, "file://{}", dir.display()),
+        }
+    }
+}
+
+fn percent_decode(raw: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={}", raw.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A link template must say where the token goes.
+fn token_template(raw: &str) -> Result<String, String> {
+    if !raw.contains("{token}") {
+        return Err("must contain {token}, where the link's token goes".into());
+    }
+    url::Url::parse(&raw.replace("{token}", "t"))
+        .map_err(|_| "must be an absolute URL, such as https://app.example/reset?token={token}")?;
+    Ok(raw.to_owned())
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -295,6 +411,46 @@ impl Settings {
                     _ => Err("expected human or json".into()),
                 }
             })?,
+            email_url: reader.parse("EMAIL_URL", "file://./outbox", EmailUrl::parse)?,
+            default_from_email: reader.parse(
+                "DEFAULT_FROM_EMAIL",
+                "portrait@localhost",
+                |raw| {
+                    raw.parse::<lettre::message::Mailbox>()
+                        .map(|_| raw.to_owned())
+                        .map_err(|_| {
+                            "expected an address, such as Portrait <no-reply@example.com>".into()
+                        })
+                },
+            )?,
+            password_reset_url: reader.parse(
+                "PASSWORD_RESET_URL",
+                "http://localhost:3000/reset?token={token}",
+                token_template,
+            )?,
+            email_verification_url: reader.parse(
+                "EMAIL_VERIFICATION_URL",
+                "http://localhost:3000/verify?token={token}",
+                token_template,
+            )?,
+            email_token_ttl: Duration::from_secs(reader.number(
+                "EMAIL_TOKEN_TTL",
+                3600,
+                60,
+                30 * 24 * 3600,
+            )?),
+            require_verified_email: reader.parse("REQUIRE_VERIFIED_EMAIL", "false", parse_bool)?,
+            email_rate_per_client: reader.parse(
+                "EMAIL_RATE_PER_CLIENT",
+                "20/hour",
+                crate::rates::Rate::parse,
+            )?,
+            email_rate_per_address: reader.parse(
+                "EMAIL_RATE_PER_ADDRESS",
+                "5/hour",
+                crate::rates::Rate::parse,
+            )?,
+            email_queue: reader.number("EMAIL_QUEUE", 1000, 1, 1_000_000)?,
         })
     }
 }
@@ -467,6 +623,49 @@ mod tests {
             .unwrap()
             .upload_rate
             .is_none());
+    }
+
+    #[test]
+    fn email_settings_have_the_contracts_defaults_and_hide_passwords() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.email_url, EmailUrl::File(PathBuf::from("./outbox")));
+        assert_eq!(s.default_from_email, "portrait@localhost");
+        assert_eq!(
+            s.password_reset_url,
+            "http://localhost:3000/reset?token={token}"
+        );
+        assert_eq!(s.email_token_ttl, Duration::from_secs(3600));
+        assert!(!s.require_verified_email);
+        let smtp = EmailUrl::parse("smtp://me%40x:p%3Ass@mail.example:587").unwrap();
+        assert_eq!(
+            smtp,
+            EmailUrl::Smtp {
+                host: "mail.example".into(),
+                port: 587,
+                implicit_tls: false,
+                credentials: Some(("me@x".into(), "p:ss".into())),
+            }
+        );
+        assert_eq!(format!("{smtp:?}"), "smtp://mail.example:587");
+        assert!(matches!(
+            EmailUrl::parse("smtps://mail.example").unwrap(),
+            EmailUrl::Smtp {
+                port: 465,
+                implicit_tls: true,
+                ..
+            }
+        ));
+        for (name, value) in [
+            ("EMAIL_URL", "http://mail.example"),
+            ("EMAIL_URL", "file://"),
+            ("DEFAULT_FROM_EMAIL", "not an address"),
+            ("PASSWORD_RESET_URL", "https://app.example/reset"),
+            ("EMAIL_VERIFICATION_URL", "/verify?token={token}"),
+            ("REQUIRE_VERIFIED_EMAIL", "maybe"),
+            ("EMAIL_TOKEN_TTL", "5"),
+        ] {
+            assert_eq!(settings(&[(name, value)]).unwrap_err().name, name);
+        }
     }
 
     #[test]

@@ -23,8 +23,10 @@ use crate::auth::password::{HashQueue, PasswordHasher};
 use crate::auth::throttle::LoginThrottle;
 use crate::context::AppContext;
 use crate::db::{self, DbError, DbPool};
-use crate::rates::RateThrottle;
+use crate::mail::Mailer;
+use crate::rates::{EmailRates, RateThrottle};
 use crate::receivers;
+use crate::services::mailing::Outbox;
 use crate::services::pictures;
 use crate::settings::{cores, Settings};
 use crate::signals::Signals;
@@ -38,6 +40,8 @@ pub enum StartError {
     Media(std::io::Error),
     #[error("cannot listen on BIND_ADDR: {0}")]
     Bind(std::io::Error),
+    #[error("cannot set up email: {0}")]
+    Mail(String),
 }
 
 /// Receivers to connect at start; `receivers::connect_default_receivers`
@@ -89,7 +93,17 @@ pub fn build_context(
         settings.refresh_token_ttl,
     );
     let passwords = Arc::new(PasswordHasher::new());
+    let settings = Arc::new(settings);
+    let mailer =
+        Mailer::new(&settings.email_url, &settings.default_from_email).map_err(StartError::Mail)?;
+    let outbox = Outbox::start(pool.clone(), Arc::clone(&settings), mailer)
+        .map_err(|e| StartError::Mail(e.to_string()))?;
     Ok(AppContext {
+        email_rates: Arc::new(EmailRates::new(
+            settings.email_rate_per_client,
+            settings.email_rate_per_address,
+        )),
+        outbox: Arc::new(outbox),
         throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
             settings.login_max_failures_per_client,
@@ -105,7 +119,7 @@ pub fn build_context(
             2 * cores(),
             settings.password_hash_queue,
         )),
-        settings: Arc::new(settings),
+        settings,
         pool,
         signals: Arc::new(signals),
         storage,
@@ -115,10 +129,11 @@ pub fn build_context(
     })
 }
 
-/// What only a serving process does to the store before it serves: put
-/// the default picture there if it is missing, and sweep what interrupted
-/// saves left long ago. (`portrait check` reports these instead.)
+/// What only a serving process does before it serves: make EMAIL_URL's
+/// directory when email goes to files; put the default picture into the
+/// store if it is missing, and sweep what interrupted saves left long ago. (`portrait check` reports these instead.)
 fn prepare_to_serve(ctx: &AppContext) -> Result<(), StartError> {
+    crate::mail::prepare(&ctx.settings.email_url).map_err(StartError::Mail)?;
     pictures::install_default(ctx.storage.as_ref()).map_err(StartError::Media)?;
     let swept = ctx
         .storage

@@ -35,6 +35,12 @@ A token that is sent but not valid is 401 on every API route, public ones includ
     paths(
         crate::api::auth::token,
         crate::api::auth::refresh,
+        crate::api::auth::logout,
+        crate::api::auth::logout_all,
+        crate::api::accounts::password_reset,
+        crate::api::accounts::password_reset_confirm,
+        crate::api::accounts::verify_email,
+        crate::api::accounts::verify_email_resend,
         crate::api::users::register,
         crate::api::users::list,
         crate::api::users::get,
@@ -54,11 +60,12 @@ A token that is sent but not valid is 401 on every API route, public ones includ
     components(schemas(
         Problem, dto::UserBody, dto::ProfileBody, dto::ImageBody, dto::UserPage, dto::TokenBody,
         dto::HealthBody, dto::UserCursorPage, dto::UserList, dto::RegisterRequest, dto::UserPatchRequest, dto::ProfilePatchRequest,
-        dto::TokenRequest, dto::RefreshRequest, crate::api::pictures::PictureUpload,
+        dto::TokenRequest, dto::RefreshRequest, dto::LogoutRequest, dto::PasswordResetRequest,
+        dto::PasswordResetConfirmRequest, dto::VerifyEmailRequest, crate::api::pictures::PictureUpload,
     )),
     modifiers(&BearerSecurity, &UnknownFieldsIgnored, &PublicOperations, &ProblemExamples, &MediaTypes, &Servers),
     tags(
-        (name = "auth", description = "Tokens: sign in and refresh"),
+        (name = "auth", description = "Sessions (sign in, refresh, logout), password reset and email verification"),
         (name = "users", description = "User accounts"),
         (name = "profiles", description = "One profile per user"),
         (name = "pictures", description = "Profile pictures"),
@@ -95,12 +102,16 @@ impl Modify for BearerSecurity {
 /// clients do not guess otherwise.
 struct UnknownFieldsIgnored;
 
-const REQUEST_SCHEMAS: [&str; 5] = [
+const REQUEST_SCHEMAS: [&str; 9] = [
     "RegisterRequest",
     "UserPatchRequest",
     "ProfilePatchRequest",
     "TokenRequest",
     "RefreshRequest",
+    "LogoutRequest",
+    "PasswordResetRequest",
+    "PasswordResetConfirmRequest",
+    "VerifyEmailRequest",
 ];
 
 impl Modify for UnknownFieldsIgnored {
@@ -180,11 +191,18 @@ fn problem_example(operation_id: &str, status: u16, anonymous: bool) -> serde_js
     let detail = match (status, operation_id) {
         (400, "users_list") => "Invalid cursor.",
         (400, id) if id.starts_with("profile_picture") => "The multipart body could not be read.",
+        (400, "auth_password_reset_confirm") => "Invalid, used or expired password reset token.",
+        (400, "auth_verify_email") => "Invalid, used or expired email verification token.",
         (400, _) => "The request body must be a JSON object.",
         (401, "auth_token") => "No active account found with the given credentials.",
-        (401, "auth_refresh") => "Given token not valid for any token type, or expired.",
+        (401, "auth_refresh" | "auth_logout") => {
+            "Given token not valid for any token type, or expired."
+        }
         (401, _) if anonymous => "Invalid Authorization header: expected 'Bearer <token>'.",
         (401, _) => "Authentication credentials were not provided.",
+        (403, "auth_token") => {
+            "Verify your email address before signing in: follow the link we sent you."
+        }
         (403, "users_partial_update") => "You may only change your own account.",
         (403, "users_destroy") => "You may only delete your own account.",
         (403, _) => "You may only change your own profile.",
@@ -201,6 +219,9 @@ fn problem_example(operation_id: &str, status: u16, anonymous: bool) -> serde_js
         (415, _) => "Send the body as application/json.",
         (422, _) => "The request body has invalid fields.",
         (429, "auth_token") => "Too many failed login attempts. Try again later.",
+        (429, "auth_password_reset" | "auth_verify_email_resend") => {
+            "Too many emails asked for. Try again later."
+        }
         (429, id) if id.starts_with("profile_picture") => {
             "Too many picture changes. Try again later."
         }
@@ -216,6 +237,10 @@ fn problem_example(operation_id: &str, status: u16, anonymous: bool) -> serde_js
     let mut example = serde_json::json!({
         "type": "about:blank", "title": title, "status": status, "detail": detail,
     });
+    if (status, operation_id) == (403, "auth_token") {
+        example["type"] = crate::api::error::EMAIL_NOT_VERIFIED.into();
+        example["title"] = "Email address not verified".into();
+    }
     let errors = match (status, operation_id) {
         (409, _) => {
             Some(serde_json::json!({"username": ["A user with that username already exists."]}))
@@ -227,8 +252,14 @@ fn problem_example(operation_id: &str, status: u16, anonymous: bool) -> serde_js
             Some(serde_json::json!({"bio": ["Ensure this field has no more than 500 characters."]}))
         }
         (422, "auth_token") => Some(serde_json::json!({"password": ["This field is required."]})),
-        (422, "auth_refresh") => {
+        (422, "auth_refresh" | "auth_logout") => {
             Some(serde_json::json!({"refresh_token": ["This field is required."]}))
+        }
+        (422, "auth_password_reset_confirm") => {
+            Some(serde_json::json!({"new_password": ["This password is entirely numeric."]}))
+        }
+        (422, "auth_verify_email") => {
+            Some(serde_json::json!({"token": ["This field is required."]}))
         }
         (422, _) => Some(serde_json::json!({"email": ["Enter a valid email address."]})),
         _ => None,
@@ -302,7 +333,7 @@ impl Modify for FieldLimits {
         let Some(components) = openapi.components.as_mut() else {
             return;
         };
-        let limits: [(&str, &str, usize, Option<usize>); 7] = [
+        let limits: [(&str, &str, usize, Option<usize>); 8] = [
             ("RegisterRequest", "username", 1, Some(MAX_USERNAME_CHARS)),
             ("RegisterRequest", "email", 0, Some(MAX_EMAIL_CHARS)),
             (
@@ -320,6 +351,12 @@ impl Modify for FieldLimits {
                 Some(self.max_password_chars),
             ),
             ("ProfilePatchRequest", "bio", 0, Some(MAX_BIO_CHARS)),
+            (
+                "PasswordResetConfirmRequest",
+                "new_password",
+                MIN_PASSWORD_CHARS,
+                Some(self.max_password_chars),
+            ),
         ];
         for (schema, field, min, max) in limits {
             let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {

@@ -55,7 +55,7 @@ impl ProfileBody {
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": 1, "username": "alice", "date_joined": "2026-11-24T21:00:00Z", "profile": {"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true}, "updated_at": "2026-11-24T21:00:00Z"}, "email": "alice@example.com", "is_staff": false, "last_login": null}))]
+#[schema(example = json!({"id": 1, "username": "alice", "date_joined": "2026-11-24T21:00:00Z", "profile": {"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true}, "updated_at": "2026-11-24T21:00:00Z"}, "email": "alice@example.com", "is_staff": false, "last_login": null, "email_verified": false}))]
 pub struct UserBody {
     pub id: i64,
     pub username: String,
@@ -76,6 +76,11 @@ pub struct UserBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login: Option<Option<String>>,
+    /// Only for the user themself or staff: absent otherwise, never null.
+    /// True once a link sent to `email` was followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub email_verified: Option<bool>,
 }
 
 impl UserBody {
@@ -90,6 +95,7 @@ impl UserBody {
             email: private.then(|| user.email.clone()),
             is_staff: private.then_some(user.is_staff),
             last_login: private.then(|| user.last_login.map(rfc3339)),
+            email_verified: private.then_some(user.email_verified),
         }
     }
 }
@@ -218,4 +224,44 @@ pub struct TokenRequest {
 #[allow(dead_code)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LogoutRequest {
+    /// A refresh token of the sign-in to end.
+    pub refresh_token: String,
+}
+
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"email": "alice@example.com"}))]
+pub struct PasswordResetRequest {
+    /// The account's address. The answer is the same whether or not a
+    /// user has it.
+    #[schema(format = "email")]
+    pub email: String,
+}
+
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "new_password": "a new correct horse"}))]
+pub struct PasswordResetConfirmRequest {
+    /// The `token` of the link in the reset email.
+    pub token: String,
+    /// At least 8 characters, not entirely numeric, not the username.
+    #[schema(pattern = "[^0-9]", format = "password")]
+    pub new_password: String,
+}
+
+// For the OpenAPI document only: bodies are read by `body::Fields`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}))]
+pub struct VerifyEmailRequest {
+    /// The `token` of the link in the verification email.
+    pub token: String,
 }

@@ -22,11 +22,18 @@ use crate::error::ServiceError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The problem type of a sign-in refused because REQUIRE_VERIFIED_EMAIL
+/// is on and the user's address is not verified (a client tells it from
+/// a 403 for other reasons by this).
+pub const EMAIL_NOT_VERIFIED: &str = "urn:portrait:problem:email-not-verified";
+
 /// The body of every error response.
 // Each response's own example is set by `docs::ProblemExamples`.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Problem {
-    /// Always `about:blank`: `title` is the status's own phrase.
+    /// `about:blank` (`title` is then the status's own phrase), except
+    /// `urn:portrait:problem:email-not-verified` on a sign-in refused
+    /// because the user's email address is not verified yet.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -132,6 +139,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(detail) => Self::not_found(detail),
             ServiceError::Forbidden(detail) => Self::new(StatusCode::FORBIDDEN, detail),
             ServiceError::Unauthenticated(detail) => Self::unauthorized(detail),
+            ServiceError::EmailNotVerified => {
+                let mut error = Self::new(
+                    StatusCode::FORBIDDEN,
+                    "Verify your email address before signing in: follow the link we sent you.",
+                );
+                error.problem.kind = EMAIL_NOT_VERIFIED.into();
+                error.problem.title = "Email address not verified".into();
+                error
+            }
+            ServiceError::BadRequest(detail) => Self::bad_request(detail),
             ServiceError::Invalid(errors) => Self::validation(errors),
             ServiceError::Conflict(errors) => {
                 let detail = errors

@@ -5,6 +5,7 @@
 //! diesel, pool or image work on an async worker) and maps the result to a
 //! DTO. No business rule is decided here.
 
+pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod client;
@@ -120,6 +121,20 @@ pub async fn hashing<T: Send + 'static>(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/token").route(web::post().to(auth::token)))
         .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
+        .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
+        .service(web::resource("/auth/logout-all").route(web::post().to(auth::logout_all)))
+        .service(
+            web::resource("/auth/password-reset").route(web::post().to(accounts::password_reset)),
+        )
+        .service(
+            web::resource("/auth/password-reset/confirm")
+                .route(web::post().to(accounts::password_reset_confirm)),
+        )
+        .service(web::resource("/auth/verify-email").route(web::post().to(accounts::verify_email)))
+        .service(
+            web::resource("/auth/verify-email/resend")
+                .route(web::post().to(accounts::verify_email_resend)),
+        )
         .service(
             web::resource("/users")
                 .route(web::get().to(users::list))

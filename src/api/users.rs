@@ -74,6 +74,7 @@ pub async fn register(
         password,
         is_staff: false,
         is_superuser: false,
+        email_verified: false,
     };
     let (user, profile) = hashing(&ctx, move |ctx| users::register(ctx, registration)).await??;
     Ok(HttpResponse::Created()

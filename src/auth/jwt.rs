@@ -1,7 +1,9 @@
 //! Access and refresh tokens: HS256 JWTs whose algorithm is pinned, whose
 //! `exp` is required, and which carry the user's `token_version` so that a
 //! password change kills every older token. An access token is never
-//! accepted where a refresh token is expected, nor the reverse.
+//! accepted where a refresh token is expected, nor the reverse. A refresh
+//! token also carries its id (`jti`) and its sign-in's family (`fam`):
+//! `services::sessions` keeps those, never the token.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +27,12 @@ pub struct Claims {
     pub typ: TokenKind,
     /// The user's `token_version` when the token was issued.
     pub ver: i64,
+    /// Refresh tokens: the token's own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Refresh tokens: the sign-in (family) the token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<String>,
 }
 
 impl Claims {
@@ -42,6 +50,12 @@ pub struct JwtKeys {
     validation: Validation,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+}
+
+/// Which stored refresh token a pair's refresh token is.
+pub struct RefreshId<'a> {
+    pub jti: &'a str,
+    pub family: &'a str,
 }
 
 /// A freshly issued pair.
@@ -89,10 +103,11 @@ impl JwtKeys {
         &self,
         user_id: i64,
         token_version: i64,
+        refresh: RefreshId<'_>,
     ) -> Result<TokenPair, jsonwebtoken::errors::Error> {
         Ok(TokenPair {
-            access_token: self.issue(user_id, token_version, TokenKind::Access)?,
-            refresh_token: self.issue(user_id, token_version, TokenKind::Refresh)?,
+            access_token: self.issue(user_id, token_version, None)?,
+            refresh_token: self.issue(user_id, token_version, Some(refresh))?,
             expires_in: self.access_ttl.as_secs(),
         })
     }
@@ -101,12 +116,12 @@ impl JwtKeys {
         &self,
         user_id: i64,
         token_version: i64,
-        kind: TokenKind,
+        refresh: Option<RefreshId<'_>>,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = unix_now();
-        let ttl = match kind {
-            TokenKind::Access => self.access_ttl,
-            TokenKind::Refresh => self.refresh_ttl,
+        let (kind, ttl) = match refresh {
+            None => (TokenKind::Access, self.access_ttl),
+            Some(_) => (TokenKind::Refresh, self.refresh_ttl),
         };
         let claims = Claims {
             sub: user_id.to_string(),
@@ -114,6 +129,8 @@ impl JwtKeys {
             exp: now + ttl.as_secs(),
             typ: kind,
             ver: token_version,
+            jti: refresh.as_ref().map(|id| id.jti.to_owned()),
+            fam: refresh.as_ref().map(|id| id.family.to_owned()),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -123,7 +140,13 @@ impl JwtKeys {
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()?
             .claims;
-        (claims.typ == expected && claims.user_id().is_some()).then_some(claims)
+        let refresh_ids = claims.jti.is_some() && claims.fam.is_some();
+        let well_formed = match expected {
+            TokenKind::Access => true,
+            // A refresh token from before sessions were kept has no id.
+            TokenKind::Refresh => refresh_ids,
+        };
+        (claims.typ == expected && claims.user_id().is_some() && well_formed).then_some(claims)
     }
 }
 
@@ -154,10 +177,17 @@ mod tests {
         )
     }
 
+    fn ids() -> RefreshId<'static> {
+        RefreshId {
+            jti: "0123456789abcdef0123456789abcdef",
+            family: "fedcba9876543210fedcba9876543210",
+        }
+    }
+
     #[test]
     fn access_and_refresh_are_not_interchangeable() {
         let keys = keys();
-        let pair = keys.issue_pair(7, 3).unwrap();
+        let pair = keys.issue_pair(7, 3, ids()).unwrap();
         let access = keys.verify(&pair.access_token, TokenKind::Access).unwrap();
         assert_eq!((access.user_id(), access.ver), (Some(7), 3));
         assert!(keys
@@ -166,9 +196,12 @@ mod tests {
         assert!(keys
             .verify(&pair.refresh_token, TokenKind::Access)
             .is_none());
-        assert!(keys
+        let refresh = keys
             .verify(&pair.refresh_token, TokenKind::Refresh)
-            .is_some());
+            .unwrap();
+        assert_eq!(refresh.jti.as_deref(), Some(ids().jti));
+        assert_eq!(refresh.fam.as_deref(), Some(ids().family));
+        assert!(access.jti.is_none(), "access tokens are not stored");
     }
 
     #[test]
@@ -211,7 +244,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_secs(60),
         );
-        let pair = other.issue_pair(1, 0).unwrap();
+        let pair = other.issue_pair(1, 0, ids()).unwrap();
         assert!(keys()
             .verify(&pair.access_token, TokenKind::Access)
             .is_none());

@@ -17,6 +17,7 @@ diesel::table! {
         date_joined -> Timestamp,
         last_login -> Nullable<Timestamp>,
         token_version -> BigInt,
+        email_verified -> Bool,
     }
 }
 
@@ -40,5 +41,33 @@ diesel::table! {
     }
 }
 
+// Migration 2026-11-29: sessions (refresh token families) and email tokens.
+diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Text,
+        family -> Text,
+        user_id -> BigInt,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        spent_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    email_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        purpose -> Text,
+        email_normalized -> Text,
+        token_version -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(profiles -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, profiles);
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(email_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, profiles, refresh_tokens, email_tokens);

@@ -6,7 +6,9 @@
 //! JSON shape (that is `api/`), no rule (that is `services/`).
 
 pub mod profile;
+pub mod tokens;
 pub mod user;
 
 pub use profile::{NewProfile, Profile};
+pub use tokens::{EmailToken, RefreshToken};
 pub use user::{NewUser, User, UserChanges, UserWithProfile};

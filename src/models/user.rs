@@ -41,6 +41,8 @@ pub struct User {
     pub last_login: Option<NaiveDateTime>,
     /// Bumped on every password change; tokens carry it, so older ones die.
     pub token_version: i64,
+    /// A link sent to `email` was followed.
+    pub email_verified: bool,
 }
 
 impl fmt::Debug for User {
@@ -92,6 +94,7 @@ pub struct NewUser<'a> {
     pub is_staff: bool,
     pub is_superuser: bool,
     pub date_joined: NaiveDateTime,
+    pub email_verified: bool,
 }
 
 /// A partial update of a user; `None` leaves a column as it is.
@@ -104,6 +107,7 @@ pub struct UserChanges {
     pub email_normalized: Option<String>,
     pub password_hash: Option<String>,
     pub is_staff: Option<bool>,
+    pub email_verified: Option<bool>,
 }
 
 impl UserChanges {

@@ -3,7 +3,10 @@
 //! hash); inactive users cannot sign in; repeated failures from one client
 //! (for one username, and in all) are throttled, counted atomically; a
 //! token is only good while the user's password generation
-//! (`token_version`) is the one it was issued for.
+//! (`token_version`) is the one it was issued for. With
+//! REQUIRE_VERIFIED_EMAIL, right credentials of an unverified address are
+//! refused with their own error. A sign-in starts a session
+//! (`sessions::start`), whose refresh tokens rotate there.
 
 use std::net::IpAddr;
 
@@ -17,9 +20,9 @@ use crate::domain::{normalize_username as normalize, MAX_USERNAME_CHARS};
 use crate::error::ServiceError;
 use crate::models::User;
 use crate::services::connection;
+use crate::services::sessions::{self, BAD_TOKEN};
 
 const BAD_CREDENTIALS: &str = "No active account found with the given credentials.";
-const BAD_TOKEN: &str = "Given token not valid for any token type, or expired.";
 
 /// Refuses at once a sign-in the throttle would refuse, so that a locked
 /// out client never waits in argon2's queue (nor fills it). Counts nothing:
@@ -82,6 +85,9 @@ pub fn login(
             if !user.is_active {
                 return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
             }
+            if ctx.settings.require_verified_email && !user.email_verified {
+                return Err(ServiceError::EmailNotVerified);
+            }
             user
         }
         // The attempt stays counted as a failure.
@@ -92,25 +98,15 @@ pub fn login(
         diesel::update(users::table.find(user.id))
             .set(users::last_login.eq(crate::clock::now()))
             .execute(work.conn)?;
-        Ok(())
-    })?;
-    issue(ctx, &user)
-}
-
-pub fn refresh(ctx: &AppContext, refresh_token: &str) -> Result<TokenPair, ServiceError> {
-    let user = user_for_token(ctx, refresh_token, TokenKind::Refresh)?;
-    issue(ctx, &user)
+        sessions::start(work.conn, &ctx.jwt, &user)
+    })
 }
 
 /// The active user an access token speaks for.
 pub fn authenticate(ctx: &AppContext, access_token: &str) -> Result<User, ServiceError> {
-    user_for_token(ctx, access_token, TokenKind::Access)
-}
-
-fn user_for_token(ctx: &AppContext, token: &str, kind: TokenKind) -> Result<User, ServiceError> {
     let claims = ctx
         .jwt
-        .verify(token, kind)
+        .verify(access_token, TokenKind::Access)
         .ok_or(ServiceError::Unauthenticated(BAD_TOKEN))?;
     let user_id = claims
         .user_id()
@@ -120,10 +116,4 @@ fn user_for_token(ctx: &AppContext, token: &str, kind: TokenKind) -> Result<User
         Some(user) if user.is_active && user.token_version == claims.ver => Ok(user),
         _ => Err(ServiceError::Unauthenticated(BAD_TOKEN)),
     }
-}
-
-fn issue(ctx: &AppContext, user: &User) -> Result<TokenPair, ServiceError> {
-    ctx.jwt
-        .issue_pair(user.id, user.token_version)
-        .map_err(ServiceError::internal)
 }

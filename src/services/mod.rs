@@ -5,11 +5,15 @@
 //! any queue that use case needs (argon2's, the pictures' CPU permits).
 //! They know nothing of HTTP.
 
+pub mod accounts;
 pub mod auth;
 pub mod consistency;
 pub mod directory;
+pub mod email_tokens;
+pub mod mailing;
 pub mod pictures;
 pub mod profiles;
+pub mod sessions;
 pub mod users;
 
 use crate::context::AppContext;

@@ -18,7 +18,8 @@ use crate::domain::{Email, Password, Username};
 use crate::error::{FieldErrors, ServiceError};
 use crate::models::user::{UNIQUE_EMAIL, UNIQUE_USERNAME};
 use crate::models::{NewUser, Profile, User, UserChanges, UserWithProfile};
-use crate::services::connection;
+use crate::services::mailing::Job;
+use crate::services::{connection, sessions};
 use crate::signals::{PostDelete, PostSave, Signals};
 
 pub struct Registration {
@@ -27,6 +28,9 @@ pub struct Registration {
     pub password: Password,
     pub is_staff: bool,
     pub is_superuser: bool,
+    /// Whoever registers knows the address is theirs (the CLI's
+    /// operator); otherwise a verification email is sent.
+    pub email_verified: bool,
 }
 
 /// What a PATCH asks to change; `None` leaves a field alone. The password
@@ -54,7 +58,13 @@ pub fn register(
         .hash(registration.password.expose())
         .map_err(ServiceError::internal)?;
     let mut conn = connection(ctx)?;
-    create_user(&mut conn, &ctx.signals, &registration, &password_hash)
+    let created = create_user(&mut conn, &ctx.signals, &registration, &password_hash)?;
+    if !registration.email_verified {
+        ctx.outbox.send(Job::VerifyEmail {
+            user_id: created.0.id,
+        });
+    }
+    Ok(created)
 }
 
 /// Inserts a user and sends `post_save<User>{created: true}` in the same
@@ -79,6 +89,7 @@ fn create_user(
                 is_staff: registration.is_staff,
                 is_superuser: registration.is_superuser,
                 date_joined: crate::clock::now(),
+                email_verified: registration.email_verified,
             })
             .returning(users::id)
             .get_result(work.conn)
@@ -185,16 +196,35 @@ pub fn update(
         if !may_manage(actor, &current) {
             return Err(forbidden());
         }
+        // A new address (not only its case) must be proved again; the old
+        // one hears of the change.
+        let email_changed = changes
+            .email_normalized
+            .as_ref()
+            .is_some_and(|new| *new != current.email_normalized);
+        let changes = UserChanges {
+            email_verified: email_changed.then_some(false),
+            ..changes
+        };
         diesel::update(users::table.find(id))
             .set(&changes)
             .execute(work.conn)
             .map_err(taken)?;
         if password_changed {
-            // Every token carries the version it was issued for: bumping it
-            // invalidates all of them at once.
-            diesel::update(users::table.find(id))
-                .set(users::token_version.eq(users::token_version + 1))
-                .execute(work.conn)?;
+            // Every older session ends: access tokens carry the version
+            // bumped here, refresh tokens are revoked.
+            sessions::revoke_all(work.conn, id)?;
+        }
+        if email_changed {
+            let outbox = std::sync::Arc::clone(&ctx.outbox);
+            let old_address = current.email.clone();
+            work.on_commit(move || {
+                outbox.send(Job::VerifyEmail { user_id: id });
+                outbox.send(Job::EmailChanged {
+                    user_id: id,
+                    old_address,
+                });
+            });
         }
         let (user, profile) = find(work.conn, id)?;
         ctx.signals.post_save_user.send(

@@ -11,6 +11,7 @@ mod ops;
 mod pictures;
 mod profiles;
 mod reliability;
+mod sessions;
 mod signals;
 mod support;
 mod users;

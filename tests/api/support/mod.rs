@@ -3,13 +3,17 @@
 //! a postgres URL, a freshly created database dropped afterwards), plus
 //! request helpers. Tests share nothing, so they run in parallel.
 //! `images` makes test pictures, `private_pg` runs a PostgreSQL of a
-//! test's own, `process` runs the binary itself. `missing` is how a test
+//! test's own, `process` runs the binary itself, `smtp` a real mail
+//! server and the inbox that reads what arrived. Unless a test says
+//! otherwise, email goes to .eml files in the test's own directory
+//! (`TestApp::outbox`). `missing` is how a test
 //! meets a real dependency that is not installed: skipped on a developer's
 //! machine, a failure under `CI=true`.
 
 pub mod images;
 pub mod private_pg;
 pub mod process;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
@@ -37,6 +41,8 @@ pub struct TestApp {
     pub context: AppContext,
     pub database_url: String,
     pub media_root: std::path::PathBuf,
+    /// Where EMAIL_URL's file backend writes, unless the test set EMAIL_URL.
+    pub outbox: std::path::PathBuf,
     _database: TestDatabase,
     _dir: TempDir,
 }
@@ -78,6 +84,7 @@ pub async fn spawn_app_with(
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let media_root = dir.path().join("media");
+    let outbox = dir.path().join("outbox");
     let (database_url, database) = test_database(&dir);
 
     let mut values: HashMap<&str, String> = HashMap::from([
@@ -90,6 +97,7 @@ pub async fn spawn_app_with(
         ),
         ("WORKERS", "2".into()),
         ("DATABASE_POOL_SIZE", "4".into()),
+        ("EMAIL_URL", format!("file://{}", outbox.display())),
     ]);
     for (name, value) in overrides {
         values.insert(name, value.to_string());
@@ -112,6 +120,7 @@ pub async fn spawn_app_with(
         context,
         database_url,
         media_root,
+        outbox,
         _database: database,
         _dir: dir,
     }
@@ -157,6 +166,7 @@ impl TestApp {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &self.database_url)
             .env("MEDIA_ROOT", &self.media_root)
+            .env("EMAIL_URL", format!("file://{}", self.outbox.display()))
             .env("RUST_LOG", "warn");
         command
     }

@@ -40,6 +40,10 @@ impl ServerProcess {
                 "process-test-secret-at-least-32-bytes".to_owned(),
             ),
             ("WORKERS".to_owned(), "2".to_owned()),
+            (
+                "EMAIL_URL".to_owned(),
+                format!("file://{}/outbox", dir.path().display()),
+            ),
         ];
         env.extend(
             extra_env
