@@ -175,6 +175,7 @@ def main():
         "LOGIN_MAX_FAILURES_PER_CLIENT": "1000000",
         "REGISTER_RATE": "off",
         "UPLOAD_RATE": "off",
+        "EMAIL_URL": f"file://{work}/outbox",
     })
     server = Server(args.binary, env, port)
     stats = {"status": []}

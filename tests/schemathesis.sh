@@ -18,6 +18,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 DATABASE_URL="sqlite://$work/st.sqlite3" MEDIA_ROOT="$work/media" BIND_ADDR="127.0.0.1:$port" \
     JWT_SECRET="schemathesis-secret-that-is-long-enough" RUST_LOG=warn LOGIN_MAX_FAILURES=1000000 \
     LOGIN_MAX_FAILURES_PER_CLIENT=1000000 REGISTER_RATE=off UPLOAD_RATE=off \
+    EMAIL_URL="file://$work/outbox" EMAIL_RATE_PER_CLIENT=off EMAIL_RATE_PER_ADDRESS=off \
     "$binary" serve > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -29,6 +30,8 @@ for _ in $(seq 1 100); do
 done
 
 # A signed-in user, so that authenticated operations are exercised too.
+# (POST /auth/logout-all is left out: it would end that user's session
+# for every operation after it; tests/api/sessions.rs covers it.)
 curl -fsS -X POST "$base/users" -H 'content-type: application/json' \
     -d '{"username":"fuzzer","email":"fuzzer@example.com","password":"fuzzing password 1"}' > /dev/null
 token="$(curl -fsS -X POST "$base/auth/token" -H 'content-type: application/json' \
@@ -37,6 +40,7 @@ token="$(curl -fsS -X POST "$base/auth/token" -H 'content-type: application/json
 "$venv/bin/schemathesis" --config-file tests/schemathesis.toml run "$base/openapi.json" \
     --checks all \
     --header "Authorization: Bearer $token" \
+    --exclude-operation-id auth_logout_all \
     --max-examples "${SCHEMATHESIS_EXAMPLES:-40}" \
     --workers 1 \
     --seed 1 \

@@ -172,6 +172,26 @@ async fn a_bad_token_is_refused_on_every_public_api_route() {
         )
         .await,
         app.get(&format!("/users/{}/profile", alice.id), bad).await,
+        app.post_json(
+            "/auth/logout",
+            &json!({"refresh_token": alice.refresh}),
+            bad,
+        )
+        .await,
+        app.post_json(
+            "/auth/password-reset",
+            &json!({"email": "alice@example.com"}),
+            bad,
+        )
+        .await,
+        app.post_json(
+            "/auth/password-reset/confirm",
+            &json!({"token": "0".repeat(64), "new_password": "a new password"}),
+            bad,
+        )
+        .await,
+        app.post_json("/auth/verify-email", &json!({"token": "0".repeat(64)}), bad)
+            .await,
     ];
     for response in refused {
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
@@ -181,6 +201,17 @@ async fn a_bad_token_is_refused_on_every_public_api_route() {
         app.count_rows("SELECT COUNT(*) AS n FROM users WHERE username = 'bob'"),
         0,
         "a refused registration creates nobody"
+    );
+    assert_eq!(
+        app.post_json(
+            "/auth/refresh",
+            &json!({"refresh_token": alice.refresh}),
+            None
+        )
+        .await
+        .status(),
+        StatusCode::OK,
+        "a refused logout revokes nothing"
     );
     let image = app
         .get_json(&format!("/users/{}/profile", alice.id), None)

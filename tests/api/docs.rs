@@ -40,6 +40,12 @@ async fn the_document_covers_the_whole_contract() {
     let operations = [
         ("/auth/token", "post"),
         ("/auth/refresh", "post"),
+        ("/auth/logout", "post"),
+        ("/auth/logout-all", "post"),
+        ("/auth/password-reset", "post"),
+        ("/auth/password-reset/confirm", "post"),
+        ("/auth/verify-email", "post"),
+        ("/auth/verify-email/resend", "post"),
         ("/users", "post"),
         ("/users", "get"),
         ("/users/{id}", "get"),
@@ -69,6 +75,8 @@ async fn the_document_covers_the_whole_contract() {
         ("/profile", "get"),
         ("/profile/picture", "put"),
         ("/users/{id}", "delete"),
+        ("/auth/logout-all", "post"),
+        ("/auth/verify-email/resend", "post"),
     ] {
         let security = &doc["paths"][path][method]["security"];
         assert!(
@@ -202,6 +210,20 @@ async fn generated_clients_can_rely_on_the_document() {
     let expected_ids = [
         ("/auth/token", "post", "auth_token"),
         ("/auth/refresh", "post", "auth_refresh"),
+        ("/auth/logout", "post", "auth_logout"),
+        ("/auth/logout-all", "post", "auth_logout_all"),
+        ("/auth/password-reset", "post", "auth_password_reset"),
+        (
+            "/auth/password-reset/confirm",
+            "post",
+            "auth_password_reset_confirm",
+        ),
+        ("/auth/verify-email", "post", "auth_verify_email"),
+        (
+            "/auth/verify-email/resend",
+            "post",
+            "auth_verify_email_resend",
+        ),
         ("/users", "post", "users_create"),
         ("/users", "get", "users_list"),
         ("/users/{id}", "get", "users_retrieve"),
@@ -262,6 +284,10 @@ async fn generated_clients_can_rely_on_the_document() {
         ("/auth/token", "post"),
         ("/users/{id}/profile", "get"),
         ("/healthz", "get"),
+        ("/auth/logout", "post"),
+        ("/auth/password-reset", "post"),
+        ("/auth/password-reset/confirm", "post"),
+        ("/auth/verify-email", "post"),
     ] {
         assert_eq!(
             doc["paths"][public.0][public.1]["security"],
@@ -302,9 +328,10 @@ async fn optional_and_nullable_fields_say_what_the_server_does() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for field in ["email", "is_staff", "last_login"] {
+    for field in ["email", "is_staff", "last_login", "email_verified"] {
         assert!(!required.contains(&field), "{field} is not always sent");
     }
+    assert_eq!(user["properties"]["email_verified"]["type"], "boolean");
     assert_eq!(user["properties"]["email"]["type"], "string");
     assert_eq!(user["properties"]["is_staff"]["type"], "boolean");
     assert_eq!(

@@ -464,6 +464,26 @@ async fn hostile_strings_in_every_field_never_make_a_5xx() {
                 json!({"refresh_token": text}),
             ),
             (
+                "POST",
+                "/auth/logout".to_owned(),
+                json!({"refresh_token": text}),
+            ),
+            (
+                "POST",
+                "/auth/password-reset".to_owned(),
+                json!({"email": text}),
+            ),
+            (
+                "POST",
+                "/auth/password-reset/confirm".to_owned(),
+                json!({"token": text, "new_password": text}),
+            ),
+            (
+                "POST",
+                "/auth/verify-email".to_owned(),
+                json!({"token": text}),
+            ),
+            (
                 "PATCH",
                 format!("/users/{}", alice.id),
                 json!({"username": text}),

@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod docs;
+mod email;
 mod errors;
 mod hostile;
 mod ops;

@@ -279,6 +279,8 @@ fn arbitrary_body() -> impl Strategy<Value = Vec<u8>> {
         Just("is_staff".to_owned()),
         Just("bio".to_owned()),
         Just("refresh_token".to_owned()),
+        Just("token".to_owned()),
+        Just("new_password".to_owned()),
         ".{0,10}",
     ];
     prop_oneof![
@@ -304,6 +306,13 @@ async fn arbitrary_json_bodies_never_cause_a_server_error() {
             (reqwest::Method::POST, "/users".to_owned()),
             (reqwest::Method::POST, "/auth/token".to_owned()),
             (reqwest::Method::POST, "/auth/refresh".to_owned()),
+            (reqwest::Method::POST, "/auth/logout".to_owned()),
+            (reqwest::Method::POST, "/auth/password-reset".to_owned()),
+            (
+                reqwest::Method::POST,
+                "/auth/password-reset/confirm".to_owned(),
+            ),
+            (reqwest::Method::POST, "/auth/verify-email".to_owned()),
             (reqwest::Method::PATCH, format!("/users/{}", alice.id)),
             (
                 reqwest::Method::PATCH,

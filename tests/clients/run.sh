@@ -71,7 +71,7 @@ max_upload=65536
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 DATABASE_URL="sqlite://$work/clients.sqlite3" MEDIA_ROOT="$work/media" BIND_ADDR="127.0.0.1:$port" \
     JWT_SECRET="client-scenarios-secret-long-enough" RUST_LOG=warn \
-    REGISTER_RATE=off UPLOAD_RATE=off MAX_UPLOAD_BYTES="$max_upload" \
+    REGISTER_RATE=off UPLOAD_RATE=off MAX_UPLOAD_BYTES="$max_upload" EMAIL_URL="file://$work/outbox" \
     "$binary" serve > "$work/server.log" 2>&1 &
 server=$!
 base="http://127.0.0.1:$port"

@@ -332,13 +332,15 @@ pub fn failing_receivers(signals: &mut Signals, storage: Arc<dyn Storage>) {
     });
 }
 
-/// An app for fuzzing: the sign-in and registration throttles are off, so
+/// An app for fuzzing: the sign-in, registration and email throttles are off, so
 /// that volume reaches the code under test instead of a 429.
 pub async fn spawn_fuzz_target() -> TestApp {
     spawn_app_with_settings(&[
         ("LOGIN_MAX_FAILURES", "100000"),
         ("LOGIN_MAX_FAILURES_PER_CLIENT", "100000"),
         ("REGISTER_RATE", "off"),
+        ("EMAIL_RATE_PER_CLIENT", "off"),
+        ("EMAIL_RATE_PER_ADDRESS", "off"),
     ])
     .await
 }
