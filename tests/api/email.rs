@@ -6,6 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::support::process::ServerProcess;
 use crate::support::smtp::{Inbox, SmtpServer};
 use crate::support::{assert_problem, spawn_app_with_settings, TestApp, PASSWORD};
 
@@ -428,4 +429,76 @@ async fn a_mail_server_that_is_down_changes_no_answer() {
         .await;
     assert_eq!(resend.status(), StatusCode::ACCEPTED);
     assert_eq!(app.get("/profile", Some(&alice.token)).await.status(), 200);
+}
+
+/// SMTP with STARTTLS (aiosmtpd refuses mail before it) and SMTPS, with the
+/// server's certificate checked: trusted through SSL_CERT_FILE, mail goes
+/// out; not trusted, none does and the log says so. The real binary, as
+/// the trust store is the process's own.
+#[tokio::test]
+async fn email_goes_over_starttls_and_smtps_with_the_certificate_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((cert, key)) = crate::support::smtp::self_signed_certificate(dir.path()) else {
+        return;
+    };
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let modes = [
+        (
+            "smtp",
+            ["--tlscert", cert.as_str(), "--tlskey", key.as_str()],
+        ),
+        (
+            "smtps",
+            ["--smtpscert", cert.as_str(), "--smtpskey", key.as_str()],
+        ),
+    ];
+    for (scheme, flags) in modes {
+        let Some(smtp) = SmtpServer::start(&flags).await else {
+            return;
+        };
+        let url = format!("{scheme}://127.0.0.1:{}", smtp.port);
+        let trusted = ServerProcess::start(&[("EMAIL_URL", &url), ("SSL_CERT_FILE", &cert)]);
+        trusted.register_and_sign_in("alice", PASSWORD).await;
+        let email = smtp.inbox.wait_for("alice@example.com").await;
+        assert_eq!(email.subject, "Confirm your email address", "{scheme}");
+        drop(trusted);
+
+        let untrusted = ServerProcess::start(&[("EMAIL_URL", &url)]);
+        untrusted.register_and_sign_in("bob", PASSWORD).await;
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        assert!(smtp.inbox.take_all().is_empty(), "{scheme}: sent unchecked");
+        let log = untrusted.stop_and_collect_log();
+        assert!(log.contains("email not sent"), "{scheme}: {log}");
+    }
+}
+
+/// Neither a token nor a link ever reaches a log line, whether the email
+/// is written or its send fails.
+#[tokio::test]
+async fn no_email_token_reaches_the_log() {
+    let server = ServerProcess::start(&[("RUST_LOG", "debug")]);
+    server.register_and_sign_in("alice", PASSWORD).await;
+    let client = reqwest::Client::new();
+    let asked = client
+        .post(format!("{}/auth/password-reset", server.base))
+        .json(&json!({"email": "alice@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let outbox = server
+        .env
+        .iter()
+        .find(|(name, _)| name == "EMAIL_URL")
+        .and_then(|(_, url)| url.strip_prefix("file://"))
+        .unwrap()
+        .to_owned();
+    let inbox = Inbox::new(&outbox);
+    let verification = inbox.wait_for("alice@example.com").await;
+    let reset = inbox.wait_for("alice@example.com").await;
+    let log = server.stop_and_collect_log();
+    assert!(log.contains("email sent"), "{log}");
+    for email in [verification, reset] {
+        assert!(!log.contains(&email.token()), "a token was logged");
+    }
 }

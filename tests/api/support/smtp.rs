@@ -253,3 +253,29 @@ fn imports_aiosmtpd(python: &Path) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made with the
+/// openssl command: (certificate, key). `None` (after `missing`) without it.
+pub fn self_signed_certificate(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        super::missing("the openssl command (to make a test certificate)");
+        return None;
+    }
+    Some((cert, key))
+}
