@@ -10,11 +10,10 @@ use image::codecs::gif::GifEncoder;
 use image::codecs::jpeg::JpegEncoder;
 use image::{Delay, DynamicImage, Frame, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use portrait::auth::password::PasswordHasher;
-use portrait::imaging::{process, ImageLimits};
+use portrait::imaging::{process, ImageLimits, PictureSpec};
 
 const LIMITS: ImageLimits = ImageLimits {
     max_pixels: 40_000_000,
-    avatar_size: 300,
     max_decode_bytes: 256 << 20,
 };
 
@@ -74,16 +73,16 @@ fn pictures(c: &mut Criterion) {
     let mut group = c.benchmark_group("picture pipeline");
     group.sample_size(20);
     group.bench_function("12 MP JPEG", |b| {
-        b.iter(|| process(&jpeg, &LIMITS).unwrap())
+        b.iter(|| process(&jpeg, &LIMITS, &PictureSpec::default()).unwrap())
     });
     group.bench_function("4000x3000 PNG", |b| {
-        b.iter(|| process(&png, &LIMITS).unwrap())
+        b.iter(|| process(&png, &LIMITS, &PictureSpec::default()).unwrap())
     });
     group.bench_function("1600x1200 alpha PNG", |b| {
-        b.iter(|| process(&alpha_png, &LIMITS).unwrap())
+        b.iter(|| process(&alpha_png, &LIMITS, &PictureSpec::default()).unwrap())
     });
     group.bench_function("800x600 animated GIF", |b| {
-        b.iter(|| process(&gif, &LIMITS).unwrap())
+        b.iter(|| process(&gif, &LIMITS, &PictureSpec::default()).unwrap())
     });
     group.finish();
 }

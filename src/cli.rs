@@ -148,8 +148,7 @@ fn check(settings: Settings, fix: bool, grace_seconds: u64) -> Result<(), String
     let mut conn = ctx.pool.get().map_err(|e| e.to_string())?;
     let grace = std::time::Duration::from_secs(grace_seconds);
     let mut run = |fix: bool| {
-        services::consistency::check(&mut conn, &ctx.signals, ctx.storage.as_ref(), grace, fix)
-            .map_err(|e| e.to_string())
+        services::consistency::check(&mut conn, &ctx, grace, fix).map_err(|e| e.to_string())
     };
     let mut report = run(fix)?;
     for line in report.lines() {

@@ -14,6 +14,7 @@ use crate::auth::throttle::{ClientKey, LoginThrottle};
 use crate::db::DbPool;
 use crate::rates::{EmailRates, RateThrottle};
 use crate::services::mailing::Outbox;
+use crate::services::pictures::DefaultPicture;
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::storage::Storage;
@@ -35,6 +36,8 @@ pub struct AppContext {
     pub register_rate: Arc<RateThrottle<ClientKey>>,
     /// EMAIL_RATE_PER_CLIENT and EMAIL_RATE_PER_ADDRESS.
     pub email_rates: Arc<EmailRates>,
+    /// The default picture's renditions and ThumbHash, made at start.
+    pub default_picture: Arc<DefaultPicture>,
     /// Email waiting to be sent, after its transaction and off the
     /// request's path.
     pub outbox: Arc<Outbox>,

@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// Right credentials, but REQUIRE_VERIFIED_EMAIL and the address is not.
     #[error("email not verified")]
     EmailNotVerified,
+    /// `If-Match` names another version than the current one.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// A request that cannot be carried out as sent (a bad email token).
     #[error("bad request: {0}")]
     BadRequest(&'static str),

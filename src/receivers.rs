@@ -39,7 +39,7 @@ pub fn connect_default_receivers(signals: &mut Signals, storage: Arc<dyn Storage
     signals
         .post_delete_profile
         .connect("delete_picture_file", move |work, event| {
-            pictures::delete_after_commit(work, &storage, &event.instance.image);
+            pictures::delete_after_commit(work, &storage, &event.instance);
             Ok(())
         });
 }

@@ -92,6 +92,10 @@ pub struct Settings {
     /// Most bytes of request headers before a 431.
     pub max_header_bytes: usize,
     pub avatar_size: u32,
+    /// The renditions' square boxes, ascending, without repeats.
+    pub avatar_sizes: Vec<u32>,
+    pub jpeg_quality: u8,
+    pub webp_quality: u8,
     pub cors_allowed_origins: Vec<String>,
     pub max_json_bytes: usize,
     pub max_password_length: usize,
@@ -213,6 +217,25 @@ fn percent_decode(raw: &str) -> Option<String> {
     url::form_urlencoded::parse(format!("x={}", raw.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, value)| value.into_owned())
+}
+
+/// AVATAR_SIZES: comma-separated square sizes, 16 to 4096 pixels.
+fn parse_sizes(raw: &str) -> Result<Vec<u32>, String> {
+    let bad = || {
+        format!(
+            "expected comma-separated sizes from 16 to 4096, such as 64,128,300,600; got {raw:?}"
+        )
+    };
+    let mut sizes: Vec<u32> = raw
+        .split(',')
+        .map(|part| part.trim().parse::<u32>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    if sizes.is_empty() || sizes.len() > 16 || sizes.iter().any(|s| !(16..=4096).contains(s)) {
+        return Err(bad());
+    }
+    sizes.sort_unstable();
+    sizes.dedup();
+    Ok(sizes)
 }
 
 /// A link template must say where the token goes.
@@ -362,6 +385,9 @@ impl Settings {
                 3600,
             )?),
             avatar_size: reader.number("AVATAR_SIZE", 300, 16, 4096)?,
+            avatar_sizes: reader.parse("AVATAR_SIZES", "64,128,300,600", parse_sizes)?,
+            jpeg_quality: reader.number("JPEG_QUALITY", 85, 1, 100)?,
+            webp_quality: reader.number("WEBP_QUALITY", 80, 0, 100)?,
             cors_allowed_origins,
             max_json_bytes: reader.number("MAX_JSON_BYTES", 64 * 1024, 256, 1 << 24)?,
             max_password_length: reader.number(
@@ -617,6 +643,24 @@ mod tests {
         assert!(s.trusted_proxies.is_empty());
         assert_eq!(s.upload_rate.unwrap().requests, 60);
         assert_eq!(s.register_rate.unwrap().period, Duration::from_secs(3600));
+        assert_eq!(s.avatar_sizes, vec![64, 128, 300, 600]);
+        assert_eq!((s.jpeg_quality, s.webp_quality), (85, 80));
+        assert_eq!(
+            settings(&[("AVATAR_SIZES", "600, 64,64,300")])
+                .unwrap()
+                .avatar_sizes,
+            vec![64, 300, 600]
+        );
+        for bad in ["64,x", "8", "64,5000", ","] {
+            assert_eq!(
+                settings(&[("AVATAR_SIZES", bad)])
+                    .map(|_| ())
+                    .unwrap_err()
+                    .name,
+                "AVATAR_SIZES",
+                "{bad}"
+            );
+        }
         let proxied = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
         assert_eq!(proxied.trusted_proxies.len(), 2);
         assert!(settings(&[("UPLOAD_RATE", "off")])

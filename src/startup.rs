@@ -42,6 +42,8 @@ pub enum StartError {
     Bind(std::io::Error),
     #[error("cannot set up email: {0}")]
     Mail(String),
+    #[error("cannot make the default picture's renditions: {0}")]
+    DefaultPicture(String),
 }
 
 /// Receivers to connect at start; `receivers::connect_default_receivers`
@@ -96,6 +98,8 @@ pub fn build_context(
     let settings = Arc::new(settings);
     let mailer =
         Mailer::new(&settings.email_url, &settings.default_from_email).map_err(StartError::Mail)?;
+    let default_picture = pictures::default_picture(&settings)
+        .map_err(|e| StartError::DefaultPicture(e.to_string()))?;
     let outbox = Outbox::start(pool.clone(), Arc::clone(&settings), mailer)
         .map_err(|e| StartError::Mail(e.to_string()))?;
     Ok(AppContext {
@@ -104,6 +108,7 @@ pub fn build_context(
             settings.email_rate_per_address,
         )),
         outbox: Arc::new(outbox),
+        default_picture: Arc::new(default_picture),
         throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
             settings.login_max_failures_per_client,
@@ -134,7 +139,8 @@ pub fn build_context(
 /// store if it is missing, and sweep what interrupted saves left long ago. (`portrait check` reports these instead.)
 fn prepare_to_serve(ctx: &AppContext) -> Result<(), StartError> {
     crate::mail::prepare(&ctx.settings.email_url).map_err(StartError::Mail)?;
-    pictures::install_default(ctx.storage.as_ref()).map_err(StartError::Media)?;
+    pictures::install_default(ctx.storage.as_ref(), &ctx.default_picture)
+        .map_err(StartError::Media)?;
     let swept = ctx
         .storage
         .sweep_leftovers(LEFTOVER_AGE)

@@ -11,22 +11,99 @@ use utoipa::ToSchema;
 
 use crate::auth::jwt::TokenPair;
 use crate::clock::rfc3339;
+use crate::context::AppContext;
+use crate::models::picture::{PictureFiles, Variant};
 use crate::models::{Profile, User};
-use crate::storage::Storage;
+
+/// One stored rendition of a picture.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"url": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708-64.webp", "width": 64, "height": 48, "format": "webp"}))]
+pub struct VariantBody {
+    pub url: String,
+    pub width: i32,
+    pub height: i32,
+    /// `jpeg`, `png` (pictures with transparency) or `webp`.
+    #[schema(value_type = String, pattern = "^(jpeg|png|webp)$")]
+    pub format: String,
+}
 
 #[derive(Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"url": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708.jpg", "width": 300, "height": 225, "is_default": false}))]
+#[schema(example = json!({"url": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708-300.jpg", "width": 300, "height": 225, "is_default": false,
+    "thumbhash": "1QcSHQRnh493V4dIh4eXh1h4kJUI",
+    "variants": [{"url": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708-64.jpg", "width": 64, "height": 48, "format": "jpeg"},
+                 {"url": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708-64.webp", "width": 64, "height": 48, "format": "webp"}],
+    "srcset": {"jpeg": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708-64.jpg 64w", "webp": "/media/profile_pics/3f9c0e1a2b4d6f8091a2b3c4d5e6f708-64.webp 64w"}}))]
 pub struct ImageBody {
-    /// MEDIA_URL joined with the stored name, as Django's `ImageField.url`.
+    /// MEDIA_URL joined with the stored name, as Django's `ImageField.url`:
+    /// the AVATAR_SIZE rendition in the primary format.
     pub url: String,
     pub width: i32,
     pub height: i32,
     /// True while the profile shows the shipped default picture.
     pub is_default: bool,
+    /// The picture's ThumbHash (standard base64), a placeholder to draw
+    /// while it loads; null only for a picture stored before renditions.
+    #[schema(required = true)]
+    pub thumbhash: Option<String>,
+    /// Every rendition: each size in the primary format, then in WebP.
+    pub variants: Vec<VariantBody>,
+    /// `srcset` values per format (`jpeg` or `png`, and `webp`), for
+    /// `<img srcset>` and `<source type="image/webp" srcset>`.
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    pub srcset: std::collections::BTreeMap<String, String>,
+}
+
+impl ImageBody {
+    fn new(profile: &Profile, ctx: &AppContext) -> Self {
+        let media = ctx.storage.as_ref();
+        let (variants, thumbhash) = if profile.has_default_image() {
+            let default = &ctx.default_picture;
+            (default.files.variants(), Some(default.thumbhash.clone()))
+        } else {
+            match PictureFiles::of_profile(profile) {
+                Some(files) => (files.variants(), profile.image_thumbhash.clone()),
+                // Stored before renditions: its one file.
+                None => (
+                    vec![Variant {
+                        name: profile.image.clone(),
+                        width: profile.image_width as u32,
+                        height: profile.image_height as u32,
+                        format: crate::services::pictures::format_of(&profile.image),
+                    }],
+                    None,
+                ),
+            }
+        };
+        let mut srcset = std::collections::BTreeMap::<String, String>::new();
+        for variant in &variants {
+            let entry = srcset.entry(variant.format.name().to_owned()).or_default();
+            if !entry.is_empty() {
+                entry.push_str(", ");
+            }
+            entry.push_str(&format!("{} {}w", media.url(&variant.name), variant.width));
+        }
+        Self {
+            url: media.url(&profile.image),
+            width: profile.image_width,
+            height: profile.image_height,
+            is_default: profile.has_default_image(),
+            thumbhash,
+            variants: variants
+                .into_iter()
+                .map(|variant| VariantBody {
+                    url: media.url(&variant.name),
+                    width: variant.width as i32,
+                    height: variant.height as i32,
+                    format: variant.format.name().to_owned(),
+                })
+                .collect(),
+            srcset,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true}, "updated_at": "2026-11-24T21:00:00Z"}))]
+#[schema(example = json!({"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true, "thumbhash": "1QcSHQRnh493V4dIh4eXh1h4kJUI", "variants": [{"url": "/media/default-64.jpg", "width": 64, "height": 64, "format": "jpeg"}], "srcset": {"jpeg": "/media/default-64.jpg 64w"}}, "updated_at": "2026-11-24T21:00:00Z"}))]
 pub struct ProfileBody {
     pub user_id: i64,
     pub username: String,
@@ -38,17 +115,12 @@ pub struct ProfileBody {
 }
 
 impl ProfileBody {
-    pub fn new(user: &User, profile: &Profile, media: &dyn Storage) -> Self {
+    pub fn new(user: &User, profile: &Profile, ctx: &AppContext) -> Self {
         Self {
             user_id: user.id,
             username: user.username.clone(),
             bio: profile.bio.clone(),
-            image: ImageBody {
-                url: media.url(&profile.image),
-                width: profile.image_width,
-                height: profile.image_height,
-                is_default: profile.has_default_image(),
-            },
+            image: ImageBody::new(profile, ctx),
             updated_at: rfc3339(profile.updated_at),
         }
     }
@@ -85,13 +157,13 @@ pub struct UserBody {
 
 impl UserBody {
     /// `viewer` is who asks: the private fields show for self or staff.
-    pub fn new(user: &User, profile: &Profile, viewer: Option<&User>, media: &dyn Storage) -> Self {
+    pub fn new(user: &User, profile: &Profile, viewer: Option<&User>, ctx: &AppContext) -> Self {
         let private = viewer.is_some_and(|v| v.id == user.id || v.is_staff);
         Self {
             id: user.id,
             username: user.username.clone(),
             date_joined: rfc3339(user.date_joined),
-            profile: ProfileBody::new(user, profile, media),
+            profile: ProfileBody::new(user, profile, ctx),
             email: private.then(|| user.email.clone()),
             is_staff: private.then_some(user.is_staff),
             last_login: private.then(|| user.last_login.map(rfc3339)),

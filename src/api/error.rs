@@ -149,6 +149,10 @@ impl From<ServiceError> for ApiError {
                 error
             }
             ServiceError::BadRequest(detail) => Self::bad_request(detail),
+            ServiceError::PreconditionFailed => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "The profile has changed since you read it (If-Match). Read it again, then retry.",
+            ),
             ServiceError::Invalid(errors) => Self::validation(errors),
             ServiceError::Conflict(errors) => {
                 let detail = errors

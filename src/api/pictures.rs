@@ -4,7 +4,9 @@
 //! waits for one of the CPU permits (about one per core) and runs on the
 //! blocking pool, so large uploads never stall other requests; storing the
 //! picture and the transaction then run without that permit, their
-//! connection queued in the pool like any other database work.
+//! connection queued in the pool like any other database work. The form
+//! may carry a `crop` text part, before or after the `image` part; a
+//! stale `If-Match` is checked in the transaction, on the locked profile.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,9 +21,10 @@ use crate::api::body::{body_time_limit, body_too_slow};
 use crate::api::dto::ProfileBody;
 use crate::api::error::{ApiError, FieldErrors, Problem};
 use crate::api::extract::AuthUser;
+use crate::api::profiles::{if_match, profile_answer};
 use crate::api::{blocking, cpu_bound};
 use crate::context::AppContext;
-use crate::imaging::ACCEPTED_TYPES;
+use crate::imaging::{Crop, ACCEPTED_TYPES};
 use crate::models::User;
 use crate::services::pictures;
 
@@ -32,20 +35,34 @@ pub struct PictureUpload {
     /// The picture: JPEG, PNG, WebP or GIF (first frame), recognised by its bytes.
     #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
     image: Vec<u8>,
+    /// The part to keep, `x,y,w,h` as fractions (0–1) of the picture after
+    /// its EXIF orientation, applied before resizing; the whole picture
+    /// when absent.
+    #[schema(
+        pattern = r"^\s*[0-9.eE+-]+\s*(,\s*[0-9.eE+-]+\s*){3}$",
+        example = "0.1,0,0.8,1"
+    )]
+    crop: Option<String>,
 }
+
+/// The longest `crop` part read; a longer one is no crop.
+const MAX_CROP_BYTES: usize = 256;
 
 /// Upload a new profile picture (multipart/form-data, file field `image`).
 #[utoipa::path(
     put, path = "/profile/picture", operation_id = "profile_picture_update", tag = "pictures",
+    params(("If-Match" = Option<String>, Header, description = "The ETag of the profile as last read: the change is made only if it is still current (412 otherwise)")),
     request_body(content = PictureUpload, content_type = "multipart/form-data",
         description = "Accepted: image/jpeg, image/png, image/webp, image/gif (first frame)."),
     responses(
-        (status = 200, description = "The profile with its new picture", body = ProfileBody),
+        (status = 200, description = "The profile with its new picture", body = ProfileBody,
+         headers(("ETag" = String, description = "The profile's new version"))),
         (status = 400, description = "Not a readable multipart body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not multipart, or not an accepted image type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; or too complex (scans, decoder memory, PICTURE_TIMEOUT)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not name the current version: nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not multipart, or not an accepted image type (HEIC, HEIF and AVIF are named in the detail)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; too complex (scans, decoder memory, PICTURE_TIMEOUT); or a malformed or out-of-range crop", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over UPLOAD_RATE for this user", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
@@ -58,38 +75,47 @@ pub async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     within_upload_rate(&ctx, &user)?;
-    let upload = tokio::time::timeout(
+    let form = tokio::time::timeout(
         body_time_limit(&req),
-        read_image_part(&req, payload, ctx.settings.max_upload_bytes),
+        read_form(&req, payload, ctx.settings.max_upload_bytes),
     )
     .await
     .map_err(|_| body_too_slow())??;
+    let (upload, crop) = form.validated()?;
+    let precondition = if_match(&req);
     let time_limit = ctx.settings.picture_timeout;
-    let picture = cpu_bound(&ctx, time_limit, move |ctx| pictures::process(ctx, &upload))
-        .await?
-        .ok_or_else(|| {
-            image_field_error(&format!(
-                "The image is too complex: it could not be processed within {} s.",
-                time_limit.as_secs()
-            ))
-        })??;
-    let (user, profile) =
-        blocking(&ctx, move |ctx| pictures::replace(ctx, &user, picture)).await??;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
+    let picture = cpu_bound(&ctx, time_limit, move |ctx| {
+        pictures::process(ctx, &upload, crop)
+    })
+    .await?
+    .ok_or_else(|| {
+        image_field_error(&format!(
+            "The image is too complex: it could not be processed within {} s.",
+            time_limit.as_secs()
+        ))
+    })??;
+    let (user, profile) = blocking(&ctx, move |ctx| {
+        pictures::replace(ctx, &user, picture, precondition)
+    })
+    .await??;
+    Ok(profile_answer(&ctx, &user, &profile))
 }
 
 /// The same as PUT, for clients that can only POST forms.
 #[utoipa::path(
     post, path = "/profile/picture", operation_id = "profile_picture_create", tag = "pictures",
+    params(("If-Match" = Option<String>, Header, description = "The ETag of the profile as last read: the change is made only if it is still current (412 otherwise)")),
     request_body(content = PictureUpload, content_type = "multipart/form-data",
         description = "Accepted: image/jpeg, image/png, image/webp, image/gif (first frame)."),
     responses(
-        (status = 200, description = "The profile with its new picture", body = ProfileBody),
+        (status = 200, description = "The profile with its new picture", body = ProfileBody,
+         headers(("ETag" = String, description = "The profile's new version"))),
         (status = 400, description = "Not a readable multipart body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not multipart, or not an accepted image type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; or too complex (scans, decoder memory, PICTURE_TIMEOUT)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not name the current version: nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not multipart, or not an accepted image type (HEIC, HEIF and AVIF are named in the detail)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No image part; a truncated or corrupt image; too many pixels; too complex (scans, decoder memory, PICTURE_TIMEOUT); or a malformed or out-of-range crop", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over UPLOAD_RATE for this user", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
@@ -107,9 +133,12 @@ pub async fn upload_post(
 /// Go back to the default picture; the uploaded file is removed.
 #[utoipa::path(
     delete, path = "/profile/picture", operation_id = "profile_picture_destroy", tag = "pictures",
+    params(("If-Match" = Option<String>, Header, description = "The ETag of the profile as last read: the change is made only if it is still current (412 otherwise)")),
     responses(
-        (status = 200, description = "The profile, on the default picture", body = ProfileBody),
+        (status = 200, description = "The profile, on the default picture", body = ProfileBody,
+         headers(("ETag" = String, description = "The profile's new version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not name the current version: nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over UPLOAD_RATE for this user", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
@@ -117,11 +146,14 @@ pub async fn upload_post(
 )]
 pub async fn reset(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     within_upload_rate(&ctx, &user)?;
-    let (user, profile) = blocking(&ctx, move |ctx| pictures::reset(ctx, &user)).await??;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(&user, &profile, ctx.storage.as_ref())))
+    let precondition = if_match(&req);
+    let (user, profile) =
+        blocking(&ctx, move |ctx| pictures::reset(ctx, &user, precondition)).await??;
+    Ok(profile_answer(&ctx, &user, &profile))
 }
 
 /// UPLOAD_RATE: picture writes per user, counted before the body is read.
@@ -131,13 +163,67 @@ fn within_upload_rate(ctx: &AppContext, user: &User) -> Result<(), ApiError> {
         .map_err(|wait| ApiError::too_many("Too many picture changes. Try again later.", wait))
 }
 
-/// Reads the multipart body and returns the bytes of its `image` part,
-/// counting every byte of the body against `max_bytes`.
-async fn read_image_part(
+/// What an upload form held: the first `image` part and `crop` part.
+struct UploadForm {
+    image: Option<Vec<u8>>,
+    crop: Option<Vec<u8>>,
+}
+
+impl UploadForm {
+    /// The picture's bytes and the crop, or a 422 naming every bad part.
+    fn validated(self) -> Result<(Vec<u8>, Crop), ApiError> {
+        let mut errors = FieldErrors::new();
+        let image = match self.image {
+            Some(bytes) if !bytes.is_empty() => Some(bytes),
+            Some(_) => {
+                errors.insert("image".into(), vec!["The submitted file is empty.".into()]);
+                None
+            }
+            None => {
+                errors.insert(
+                    "image".into(),
+                    vec!["No file was submitted in the 'image' part.".into()],
+                );
+                None
+            }
+        };
+        let crop = match self.crop {
+            None => Some(Crop::WHOLE),
+            Some(raw) if raw.len() > MAX_CROP_BYTES => {
+                errors.insert("crop".into(), vec!["The crop is too long.".into()]);
+                None
+            }
+            Some(raw) => match std::str::from_utf8(&raw)
+                .map_err(|_| String::new())
+                .and_then(Crop::parse)
+            {
+                Ok(crop) => Some(crop),
+                Err(message) => {
+                    let message = if message.is_empty() {
+                        "Enter the crop as x,y,w,h: four numbers from 0 to 1.".to_owned()
+                    } else {
+                        message
+                    };
+                    errors.insert("crop".into(), vec![message]);
+                    None
+                }
+            },
+        };
+        match (image, crop) {
+            (Some(image), Some(crop)) if errors.is_empty() => Ok((image, crop)),
+            _ => Err(ApiError::validation(errors)),
+        }
+    }
+}
+
+/// Reads the multipart body: the first `image` part and the first `crop`
+/// part, counting every byte of the body against `max_bytes` (a `crop`
+/// part is kept only up to a little over its longest sensible length).
+async fn read_form(
     req: &HttpRequest,
     payload: web::Payload,
     max_bytes: usize,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<UploadForm, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -165,28 +251,30 @@ async fn read_image_part(
     let over_limit = || received.load(Ordering::Relaxed) > max_bytes;
 
     let mut multipart = Multipart::new(req.headers(), limited);
-    let mut image: Option<Vec<u8>> = None;
+    let mut form = UploadForm {
+        image: None,
+        crop: None,
+    };
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|error| multipart_error(error, over_limit(), too_large))?;
-        let wanted = image.is_none() && field.name() == Some("image");
+        let (wanted, keep) = match field.name() {
+            Some("image") if form.image.is_none() => (Some(&mut form.image), usize::MAX),
+            Some("crop") if form.crop.is_none() => (Some(&mut form.crop), MAX_CROP_BYTES + 1),
+            _ => (None, 0),
+        };
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|error| multipart_error(error, over_limit(), too_large))?;
-            if wanted {
-                bytes.extend_from_slice(&chunk);
+            if bytes.len() < keep {
+                let room = keep - bytes.len();
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
         }
-        if wanted {
-            image = Some(bytes);
+        if let Some(slot) = wanted {
+            *slot = Some(bytes);
         }
     }
-    match image {
-        Some(bytes) if !bytes.is_empty() => Ok(bytes),
-        Some(_) => Err(image_field_error("The submitted file is empty.")),
-        None => Err(image_field_error(
-            "No file was submitted in the 'image' part.",
-        )),
-    }
+    Ok(form)
 }
 
 fn image_field_error(message: &str) -> ApiError {

@@ -79,12 +79,7 @@ pub async fn register(
     let (user, profile) = hashing(&ctx, move |ctx| users::register(ctx, registration)).await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/users/{}", user.id)))
-        .json(UserBody::new(
-            &user,
-            &profile,
-            Some(&user),
-            ctx.storage.as_ref(),
-        )))
+        .json(UserBody::new(&user, &profile, Some(&user), &ctx)))
 }
 
 /// List users, ordered by id.
@@ -113,9 +108,7 @@ pub async fn list(
     let (limit, offset) = (page.limit, page.offset);
     let body = |rows: &[(crate::models::User, crate::models::Profile)]| -> Vec<UserBody> {
         rows.iter()
-            .map(|(user, profile)| {
-                UserBody::new(user, profile, Some(&viewer), ctx.storage.as_ref())
-            })
+            .map(|(user, profile)| UserBody::new(user, profile, Some(&viewer), &ctx))
             .collect()
     };
     if let Some(position) = page.cursor {
@@ -172,12 +165,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "user")?;
     let (user, profile) = blocking(&ctx, move |ctx| users::get(ctx, id)).await??;
-    Ok(HttpResponse::Ok().json(UserBody::new(
-        &user,
-        &profile,
-        viewer.as_ref(),
-        ctx.storage.as_ref(),
-    )))
+    Ok(HttpResponse::Ok().json(UserBody::new(&user, &profile, viewer.as_ref(), &ctx)))
 }
 
 /// Change a user: the user themself or staff; `is_staff` by superusers only.
@@ -233,12 +221,7 @@ pub async fn update(
     } else {
         viewer
     };
-    Ok(HttpResponse::Ok().json(UserBody::new(
-        &user,
-        &profile,
-        Some(&viewer),
-        ctx.storage.as_ref(),
-    )))
+    Ok(HttpResponse::Ok().json(UserBody::new(&user, &profile, Some(&viewer), &ctx)))
 }
 
 /// Delete a user, its profile (by the database's cascade) and its picture.

@@ -30,6 +30,9 @@ diesel::table! {
         image_height -> Integer,
         bio -> Text,
         updated_at -> Timestamp,
+        image_stem -> Text,
+        image_variants -> Text,
+        image_thumbhash -> Nullable<Text>,
     }
 }
 

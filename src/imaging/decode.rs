@@ -1,7 +1,8 @@
 //! Decoding, with every limit checked before a pixel is decoded: the
 //! declared size against the pixel limit, and the decoder's own buffer
 //! against the memory limit. JPEG goes through libjpeg-turbo (the mozjpeg
-//! crate) at the smallest DCT scale that still covers the stored size;
+//! crate) at the smallest DCT scale that still covers the largest
+//! rendition, after orientation and crop;
 //! PNG, WebP and GIF (first frame) through the `image` crate. Out come 8-bit
 //! RGB or RGBA pixels and the EXIF orientation. Pure: no I/O.
 
@@ -10,13 +11,16 @@ use std::io::Cursor;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
-use super::fit::fitted_size;
+use super::renditions::jpeg_scale_numerator;
 use super::sniff::SourceFormat;
-use super::{ImageLimits, ImagingError, Pixels};
+use super::{ImageLimits, ImagingError, PictureSpec, Pixels};
 
 pub(super) struct Decoded {
     pub image: Pixels,
     pub orientation: Orientation,
+    /// The picture's own size as stored (before orientation), whatever
+    /// scale it was decoded at.
+    pub source_size: (u32, u32),
 }
 
 /// Decodes `bytes`, already recognised as `format`.
@@ -24,9 +28,10 @@ pub(super) fn decode(
     bytes: &[u8],
     format: SourceFormat,
     limits: &ImageLimits,
+    spec: &PictureSpec,
 ) -> Result<Decoded, ImagingError> {
     match format {
-        SourceFormat::Jpeg => decode_jpeg(bytes, limits),
+        SourceFormat::Jpeg => decode_jpeg(bytes, limits, spec),
         other => decode_with_image_crate(bytes, other, limits),
     }
 }
@@ -45,19 +50,11 @@ fn check_pixels(width: u64, height: u64, limits: &ImageLimits) -> Result<(), Ima
     Ok(())
 }
 
-/// The smallest libjpeg scale (n/8) whose output is still at least the
-/// stored size, so the final resize only ever shrinks.
-fn jpeg_scale_numerator(width: u32, height: u32, avatar_size: u32) -> u8 {
-    let (target_w, target_h) = fitted_size(width, height, avatar_size);
-    (1..=8u8)
-        .find(|&n| {
-            let scaled = |side: u32| (u64::from(side) * u64::from(n)).div_ceil(8);
-            scaled(width) >= u64::from(target_w) && scaled(height) >= u64::from(target_h)
-        })
-        .unwrap_or(8)
-}
-
-fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingError> {
+fn decode_jpeg(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    spec: &PictureSpec,
+) -> Result<Decoded, ImagingError> {
     use mozjpeg::{ColorSpace, Decompress, Marker};
 
     if !jpeg_is_complete(bytes) {
@@ -77,11 +74,6 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
     let (width, height) = decompress.size();
     check_pixels(width as u64, height as u64, limits)?;
     let (width, height) = (width as u32, height as u32);
-    let numerator = jpeg_scale_numerator(width, height, limits.avatar_size);
-    check_memory(
-        jpeg_memory(width, height, numerator, scans, components),
-        limits,
-    )?;
 
     let mut orientation = Orientation::NoTransforms;
     let mut adobe = false;
@@ -95,6 +87,11 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
         }
     }
 
+    let numerator = jpeg_scale_numerator(width, height, orientation, spec.crop, &spec.sizes);
+    check_memory(
+        jpeg_memory(width, height, numerator, scans, components),
+        limits,
+    )?;
     decompress.scale(numerator);
     let is_cmyk = matches!(
         decompress.color_space(),
@@ -119,6 +116,7 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, ImagingErr
     Ok(Decoded {
         image: Pixels::Rgb(image),
         orientation,
+        source_size: (width, height),
     })
 }
 
@@ -207,6 +205,7 @@ fn decode_with_image_crate(
     Ok(Decoded {
         image: pixels,
         orientation,
+        source_size: (width, height),
     })
 }
 
@@ -280,13 +279,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jpeg_scale_is_the_smallest_that_still_covers_the_target() {
-        assert_eq!(jpeg_scale_numerator(4000, 3000, 300), 1);
-        assert_eq!(jpeg_scale_numerator(1000, 800, 300), 3);
-        assert_eq!(jpeg_scale_numerator(200, 100, 300), 8);
-    }
-
-    #[test]
     fn scans_and_progressive_mode_are_read_from_the_markers() {
         let mut bomb = vec![0xFF, 0xD8, 0xFF, 0xC2, 0, 0];
         for _ in 0..500 {
@@ -296,12 +288,11 @@ mod tests {
         assert_eq!(jpeg_scans(&bomb).0, 500);
         let limits = ImageLimits {
             max_pixels: 40_000_000,
-            avatar_size: 300,
             max_decode_bytes: 256 << 20,
         };
         // The scans are refused before libjpeg reads the header.
         assert!(matches!(
-            decode_jpeg(&bomb, &limits),
+            decode_jpeg(&bomb, &limits, &PictureSpec::default()),
             Err(ImagingError::TooManyScans { scans: 500, .. })
         ));
     }

@@ -1,36 +1,51 @@
 //! Encoding anew, which drops every metadata block: JPEG for opaque
-//! pictures, PNG only where there is real transparency. Pure: no I/O.
+//! pictures, PNG only where there is real transparency (the primary
+//! format), and lossy WebP (libwebp) for every picture, alpha kept. Pure:
+//! no I/O.
 
 use image::codecs::jpeg::JpegEncoder;
-use image::codecs::png::PngEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 
-use super::{ImagingError, Picture, Pixels, StoredFormat};
+use super::{ImagingError, Pixels, StoredFormat};
 
-/// JPEG quality of stored pictures.
-pub const JPEG_QUALITY: u8 = 85;
-
-pub(super) fn encode(pixels: Pixels) -> Result<Picture, ImagingError> {
+/// The primary format's bytes: JPEG at `jpeg_quality`, or PNG with alpha.
+pub(super) fn primary(
+    pixels: &Pixels,
+    jpeg_quality: u8,
+) -> Result<(StoredFormat, Vec<u8>), ImagingError> {
     let (width, height) = pixels.dimensions();
     let mut bytes = Vec::new();
-    let format = match &pixels {
+    let format = match pixels {
         Pixels::Rgb(image) => {
-            JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
+            JpegEncoder::new_with_quality(&mut bytes, jpeg_quality)
                 .write_image(image.as_raw(), width, height, ExtendedColorType::Rgb8)
                 .map_err(|_| ImagingError::Corrupt)?;
             StoredFormat::Jpeg
         }
         Pixels::Rgba(image) => {
-            PngEncoder::new(&mut bytes)
+            PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, FilterType::Adaptive)
                 .write_image(image.as_raw(), width, height, ExtendedColorType::Rgba8)
                 .map_err(|_| ImagingError::Corrupt)?;
             StoredFormat::Png
         }
     };
-    Ok(Picture {
-        bytes,
-        width,
-        height,
-        format,
-    })
+    Ok((format, bytes))
+}
+
+/// Lossy WebP at `quality` (0–100), with alpha when the picture has it.
+pub(super) fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, ImagingError> {
+    let (width, height) = pixels.dimensions();
+    let encoder = match pixels {
+        Pixels::Rgb(image) => webp::Encoder::from_rgb(image.as_raw(), width, height),
+        Pixels::Rgba(image) => webp::Encoder::from_rgba(image.as_raw(), width, height),
+    };
+    let mut config = webp::WebPConfig::new().map_err(|()| ImagingError::Corrupt)?;
+    config.lossless = 0;
+    config.quality = f32::from(quality);
+    config.alpha_compression = 1;
+    let encoded = encoder
+        .encode_advanced(&config)
+        .map_err(|_| ImagingError::Corrupt)?;
+    Ok(encoded.to_vec())
 }

@@ -1,12 +1,13 @@
-//! Geometry: the EXIF orientation applied, then a resize (Lanczos3, by
-//! fast_image_resize) to fit the avatar box, aspect kept, never enlarged.
-//! Pure: no I/O.
+//! Geometry: the EXIF orientation applied, then the crop and the resizes
+//! (Lanczos3, by fast_image_resize) to each rendition's size, aspect kept,
+//! never enlarged. Pure: no I/O.
 
-use fast_image_resize::images::Image as ResizeImage;
+use fast_image_resize::images::{Image as ResizeImage, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, RgbImage, RgbaImage};
 
+use super::renditions::Crop;
 use super::{ImagingError, Pixels};
 
 /// `pixels` turned upright as the EXIF orientation says.
@@ -40,20 +41,51 @@ pub fn fitted_size(width: u32, height: u32, avatar_size: u32) -> (u32, u32) {
     }
 }
 
-pub(super) fn fit(pixels: Pixels, avatar_size: u32) -> Result<Pixels, ImagingError> {
-    let (width, height) = pixels.dimensions();
-    let (target_w, target_h) = fitted_size(width, height, avatar_size);
-    if (target_w, target_h) == (width, height) {
-        return Ok(pixels);
-    }
-    let (buffer, pixel_type) = match pixels {
-        Pixels::Rgb(image) => (image.into_raw(), PixelType::U8x3),
-        Pixels::Rgba(image) => (image.into_raw(), PixelType::U8x4),
+/// The renditions of `pixels` (oriented, not yet cropped), at the sizes of
+/// `targets` (smallest first): the largest is resized from the crop of
+/// `pixels`, each smaller one from the next larger (a cascade of small
+/// steps keeps Lanczos's quality and costs less than each from the source).
+pub(super) fn renditions(
+    pixels: Pixels,
+    crop: Crop,
+    targets: &[(u32, u32)],
+) -> Result<Vec<Pixels>, ImagingError> {
+    let Some(&largest) = targets.last() else {
+        return Ok(Vec::new());
     };
-    let source = ResizeImage::from_vec_u8(width, height, buffer, pixel_type)
-        .map_err(|_| ImagingError::Corrupt)?;
+    let (width, height) = pixels.dimensions();
+    let first = if crop == Crop::WHOLE && largest == (width, height) {
+        pixels
+    } else {
+        resize(&pixels, largest, Some(crop.in_pixels(width, height)))?
+    };
+    let mut made = vec![first];
+    for &target in targets.iter().rev().skip(1) {
+        let next = resize(made.last().unwrap_or_else(|| unreachable!()), target, None)?;
+        made.push(next);
+    }
+    made.reverse();
+    Ok(made)
+}
+
+/// `source` (or the `crop_box` of it) resized to `target`.
+fn resize(
+    source: &Pixels,
+    (target_w, target_h): (u32, u32),
+    crop_box: Option<(f64, f64, f64, f64)>,
+) -> Result<Pixels, ImagingError> {
+    let (width, height) = source.dimensions();
+    let (buffer, pixel_type) = match source {
+        Pixels::Rgb(image) => (image.as_raw().as_slice(), PixelType::U8x3),
+        Pixels::Rgba(image) => (image.as_raw().as_slice(), PixelType::U8x4),
+    };
+    let source =
+        ImageRef::new(width, height, buffer, pixel_type).map_err(|_| ImagingError::Corrupt)?;
     let mut target = ResizeImage::new(target_w, target_h, pixel_type);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    if let Some((left, top, w, h)) = crop_box {
+        options = options.crop(left, top, w, h);
+    }
     Resizer::new()
         .resize(&source, &mut target, &options)
         .map_err(|_| ImagingError::Corrupt)?;

@@ -1,25 +1,30 @@
-//! The picture pipeline, pure: bytes and limits in, a stored picture out.
-//! `sniff` recognises the format by its bytes (JPEG, PNG, WebP, GIF);
+//! The picture pipeline, pure: bytes and limits in, every rendition of a
+//! picture out. `sniff` recognises the format by its bytes (JPEG, PNG,
+//! WebP, GIF; HEIC, HEIF and AVIF only to name them in a refusal);
 //! `decode` refuses an image whose declared size is over the limits before
-//! decoding a pixel, and decodes (JPEG in the DCT domain at 1/2–1/8 scale
-//! when the result is to be small); `fit` applies the EXIF orientation and
-//! fits the avatar box without enlarging; `encode` writes JPEG for opaque
-//! pictures, PNG for real transparency, dropping every metadata block.
-//! No I/O, no HTTP, no database, no waiting for permits (the caller
-//! schedules it); it never panics on any input.
+//! decoding a pixel, and decodes once (JPEG in the DCT domain at the
+//! smallest scale that covers the largest rendition); `renditions` says
+//! which sizes a picture gets and checks the crop; `fit` orients, crops and
+//! resizes each rendition from the next larger; `encode` writes the
+//! primary format (JPEG, or PNG for real transparency) and lossy WebP,
+//! dropping every metadata block; `thumbhash` makes the placeholder. No
+//! I/O, no HTTP, no database, no waiting for permits (the caller schedules
+//! it); it never panics on any input.
 
 mod decode;
 mod encode;
 mod fit;
+mod renditions;
 mod sniff;
+mod thumbhash;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use image::{RgbImage, RgbaImage};
 
-pub use encode::JPEG_QUALITY;
 pub use fit::fitted_size;
-pub use sniff::{sniff, SourceFormat};
+pub use renditions::{plan, Crop};
+pub use sniff::{refused_format, sniff, SourceFormat};
 
 /// What a 415 names.
 pub const ACCEPTED_TYPES: &str = "image/jpeg, image/png, image/webp, image/gif";
@@ -28,17 +33,38 @@ pub const ACCEPTED_TYPES: &str = "image/jpeg, image/png, image/webp, image/gif";
 pub struct ImageLimits {
     /// Largest width × height accepted, checked from the header.
     pub max_pixels: u64,
-    /// Stored pictures fit within this square.
-    pub avatar_size: u32,
     /// The most decoding may allocate (the decoder's own buffers and the
     /// conversion to 8 bits), checked from the header before decoding.
     pub max_decode_bytes: u64,
+}
+
+/// What to make of a picture.
+#[derive(Clone, Debug)]
+pub struct PictureSpec {
+    /// The renditions' square boxes (AVATAR_SIZES).
+    pub sizes: Vec<u32>,
+    /// The part of the oriented picture to keep.
+    pub crop: Crop,
+    pub jpeg_quality: u8,
+    pub webp_quality: u8,
+}
+
+impl Default for PictureSpec {
+    fn default() -> Self {
+        Self {
+            sizes: vec![64, 128, 300, 600],
+            crop: Crop::WHOLE,
+            jpeg_quality: 85,
+            webp_quality: 80,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoredFormat {
     Jpeg,
     Png,
+    WebP,
 }
 
 impl StoredFormat {
@@ -46,6 +72,7 @@ impl StoredFormat {
         match self {
             Self::Jpeg => "jpg",
             Self::Png => "png",
+            Self::WebP => "webp",
         }
     }
 
@@ -53,22 +80,57 @@ impl StoredFormat {
         match self {
             Self::Jpeg => "image/jpeg",
             Self::Png => "image/png",
+            Self::WebP => "image/webp",
+        }
+    }
+
+    /// The name clients see (`format` of a variant, a `srcset` key).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+            Self::WebP => "webp",
+        }
+    }
+
+    /// The format a stored name's extension says.
+    pub fn of_extension(extension: &str) -> Option<Self> {
+        match extension {
+            "jpg" => Some(Self::Jpeg),
+            "png" => Some(Self::Png),
+            "webp" => Some(Self::WebP),
+            _ => None,
         }
     }
 }
 
-/// A picture ready to store.
-pub struct Picture {
-    pub bytes: Vec<u8>,
+/// One encoded rendition.
+pub struct Rendition {
     pub width: u32,
     pub height: u32,
     pub format: StoredFormat,
+    pub bytes: Vec<u8>,
+}
+
+/// Every rendition of a picture, ready to store.
+pub struct Picture {
+    /// JPEG, or PNG for a picture with transparency.
+    pub primary: StoredFormat,
+    /// Each rendition's size, smallest first.
+    pub sizes: Vec<(u32, u32)>,
+    /// Each size in the primary format, then in WebP.
+    pub renditions: Vec<Rendition>,
+    /// The placeholder, base64.
+    pub thumbhash: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImagingError {
     #[error("unsupported image type; accepted: {ACCEPTED_TYPES}")]
     Unsupported,
+    /// Recognised, but not accepted: its name and media type.
+    #[error("{0} images ({1}) are not accepted; accepted: {ACCEPTED_TYPES}")]
+    Refused(&'static str, &'static str),
     #[error("the image is {width}×{height} pixels; at most {max} pixels are accepted")]
     TooManyPixels { width: u64, height: u64, max: u64 },
     #[error("the image is truncated or corrupt")]
@@ -94,16 +156,64 @@ impl Pixels {
     }
 }
 
-/// The whole pipeline: any bytes in, a stored picture or a reason out.
-pub fn process(bytes: &[u8], limits: &ImageLimits) -> Result<Picture, ImagingError> {
-    let format = sniff(bytes).ok_or(ImagingError::Unsupported)?;
+/// The whole pipeline: any bytes in, every rendition or a reason out.
+pub fn process(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    spec: &PictureSpec,
+) -> Result<Picture, ImagingError> {
+    let Some(format) = sniff(bytes) else {
+        return Err(match refused_format(bytes) {
+            Some((name, media_type)) => ImagingError::Refused(name, media_type),
+            None => ImagingError::Unsupported,
+        });
+    };
     // Decoders are third-party code fed hostile input: a panic in one is a
     // corrupt image, not a dead worker.
-    let decoded = catch_unwind(AssertUnwindSafe(|| decode::decode(bytes, format, limits)))
-        .map_err(|_| ImagingError::Corrupt)??;
+    let decoded = catch_unwind(AssertUnwindSafe(|| {
+        decode::decode(bytes, format, limits, spec)
+    }))
+    .map_err(|_| ImagingError::Corrupt)??;
+    let (source_w, source_h) = decoded.source_size;
+    let (oriented_w, oriented_h) = if renditions::swaps_axes(decoded.orientation) {
+        (source_h, source_w)
+    } else {
+        (source_w, source_h)
+    };
+    let (cropped_w, cropped_h) = spec.crop.size_of(oriented_w, oriented_h);
+    let sizes = plan(cropped_w, cropped_h, &spec.sizes);
     let oriented = fit::orient(decoded.image, decoded.orientation);
-    let fitted = fit::fit(oriented, limits.avatar_size)?;
-    encode::encode(fitted)
+    let made = fit::renditions(oriented, spec.crop, &sizes)?;
+    let thumbhash = thumbhash::thumbhash(made.first().ok_or(ImagingError::Corrupt)?);
+
+    let mut renditions = Vec::with_capacity(2 * made.len());
+    let mut primary = StoredFormat::Jpeg;
+    for pixels in &made {
+        let (width, height) = pixels.dimensions();
+        let (format, bytes) = encode::primary(pixels, spec.jpeg_quality)?;
+        primary = format;
+        renditions.push(Rendition {
+            width,
+            height,
+            format,
+            bytes,
+        });
+    }
+    for pixels in &made {
+        let (width, height) = pixels.dimensions();
+        renditions.push(Rendition {
+            width,
+            height,
+            format: StoredFormat::WebP,
+            bytes: encode::webp(pixels, spec.webp_quality)?,
+        });
+    }
+    Ok(Picture {
+        primary,
+        sizes,
+        renditions,
+        thumbhash,
+    })
 }
 
 #[cfg(test)]
@@ -112,7 +222,6 @@ mod tests {
 
     const LIMITS: ImageLimits = ImageLimits {
         max_pixels: 40_000_000,
-        avatar_size: 300,
         max_decode_bytes: 256 << 20,
     };
 
@@ -125,10 +234,10 @@ mod tests {
             b"RIFF\0\0\0\0WEBPVP8 \0\0",
             b"\xFF\xD8\xFF\xDA\xFF\xD9",
         ] {
-            assert!(process(bytes, &LIMITS).is_err());
+            assert!(process(bytes, &LIMITS, &PictureSpec::default()).is_err());
         }
         assert_eq!(
-            process(b"hello", &LIMITS).err(),
+            process(b"hello", &LIMITS, &PictureSpec::default()).err(),
             Some(ImagingError::Unsupported)
         );
     }
@@ -148,9 +257,15 @@ mod fuzz {
 
     const LIMITS: ImageLimits = ImageLimits {
         max_pixels: 4_000_000,
-        avatar_size: 64,
         max_decode_bytes: 64 << 20,
     };
+
+    fn spec() -> PictureSpec {
+        PictureSpec {
+            sizes: vec![16, 64],
+            ..PictureSpec::default()
+        }
+    }
 
     fn seeds() -> Vec<Vec<u8>> {
         let rgba = RgbaImage::from_fn(40, 30, |x, y| {
@@ -183,7 +298,7 @@ mod fuzz {
             let signatures: [&[u8]; 4] = [b"\xFF\xD8\xFF", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\0\0\0\0WEBPVP8L"];
             let mut bytes = signatures[prefix].to_vec();
             bytes.extend(tail);
-            let _ = process(&bytes, &LIMITS);
+            let _ = process(&bytes, &LIMITS, &spec());
         }
 
         #[test]
@@ -201,9 +316,11 @@ mod fuzz {
             if truncate {
                 bytes.truncate(cut.index(bytes.len()).max(1));
             }
-            if let Ok(picture) = process(&bytes, &LIMITS) {
-                prop_assert!(picture.width <= 64 && picture.height <= 64);
-                prop_assert!(!picture.bytes.is_empty());
+            if let Ok(picture) = process(&bytes, &LIMITS, &spec()) {
+                for rendition in &picture.renditions {
+                    prop_assert!(rendition.width <= 64 && rendition.height <= 64);
+                    prop_assert!(!rendition.bytes.is_empty());
+                }
             }
         }
     }

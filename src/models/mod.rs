@@ -5,6 +5,7 @@
 //! kept once beside their model. No validation (that is `domain/`), no
 //! JSON shape (that is `api/`), no rule (that is `services/`).
 
+pub mod picture;
 pub mod profile;
 pub mod tokens;
 pub mod user;

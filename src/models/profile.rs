@@ -23,6 +23,12 @@ pub struct Profile {
     pub image_height: i32,
     pub bio: String,
     pub updated_at: NaiveDateTime,
+    /// What every rendition's name starts with (`models::picture`).
+    pub image_stem: String,
+    /// The renditions' sizes, `64x48,128x96,…`; empty for the default
+    /// picture and for a picture stored before renditions.
+    pub image_variants: String,
+    pub image_thumbhash: Option<String>,
 }
 
 impl Profile {

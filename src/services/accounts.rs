@@ -83,8 +83,7 @@ pub fn confirm_password_reset(
             .set((
                 users::password_hash.eq(&password_hash),
                 // The link reached this address: it is the user's.
-                users::email_verified
-                    .eq(user.email_verified || row.email_normalized == user.email_normalized),
+                users::email_verified.eq(true),
             ))
             .execute(work.conn)?;
         // Every older session ends, and with the version bump every other
@@ -94,14 +93,16 @@ pub fn confirm_password_reset(
     })
 }
 
-/// A reset token still speaks for `user`: active, and no password change
-/// (or reset, or logout everywhere) since it was sent.
+/// A reset token still speaks for `user`: active, no password change (or
+/// reset, or logout everywhere) since it was sent, and still the address
+/// it was sent to (a link in a mailbox the user gave up opens nothing).
 fn reset_token_fits(row: &EmailToken, user: &User) -> bool {
     row.purpose == "password_reset"
         && row.used_at.is_none()
         && row.expires_at > crate::clock::now()
         && user.is_active
         && user.token_version == row.token_version
+        && user.email_normalized == row.email_normalized
 }
 
 /// Marks the user's address verified with a token sent to it.

@@ -1,6 +1,9 @@
 //! The consistency check behind `portrait check [--fix]`: every user has a
-//! profile, every profile's picture file exists, and every file under
-//! MEDIA_ROOT/profile_pics belongs to a profile. Files younger than the
+//! profile, every rendition of every profile's picture exists (a picture
+//! missing some is made anew from the largest one left, one stored before
+//! renditions gets them, one with none left goes back to the default),
+//! and every file under MEDIA_ROOT/profile_pics belongs to a profile (by
+//! its stem). Files younger than the
 //! grace period are uploads in flight, never strays. Memory stays bounded
 //! at any size: profiles are read in batches (only those not on the
 //! default picture, and only their names), the store's listing is visited
@@ -17,15 +20,17 @@ use std::time::Duration;
 use diesel::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::context::AppContext;
 use crate::db::schema::{profiles, users};
 use crate::db::transaction::atomic;
 use crate::db::AnyConnection;
 use crate::domain::{is_nfkc, normalize_username};
 use crate::error::ServiceError;
+use crate::models::picture::{stem_of, PictureFiles};
 use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
-use crate::models::User;
+use crate::models::{Profile, User};
 use crate::services::pictures;
-use crate::signals::{PostSave, Signals};
+use crate::signals::PostSave;
 use crate::storage::{older_than, Storage, PROFILE_PICS_DIR};
 
 /// What the check found (and, with `fix`, what it repaired).
@@ -33,6 +38,10 @@ use crate::storage::{older_than, Storage, PROFILE_PICS_DIR};
 pub struct Report {
     pub users_without_profile: Vec<i64>,
     pub profiles_missing_file: Vec<(i64, String)>,
+    /// Pictures some of whose renditions are missing: (user, the missing).
+    pub renditions_missing: Vec<(i64, Vec<String>)>,
+    /// Pictures stored before renditions existed: (user, its file).
+    pub without_renditions: Vec<(i64, String)>,
     pub stray_files: Vec<String>,
     pub default_image_missing: bool,
     /// Users whose stored username is not in its NFKC form (made before
@@ -50,6 +59,8 @@ impl Report {
     pub fn is_consistent(&self) -> bool {
         self.users_without_profile.is_empty()
             && self.profiles_missing_file.is_empty()
+            && self.renditions_missing.is_empty()
+            && self.without_renditions.is_empty()
             && self.stray_files.is_empty()
             && !self.default_image_missing
             && self.usernames_not_normalised.is_empty()
@@ -68,12 +79,23 @@ impl Report {
                 "{verb}: profile of user {user_id} names missing file {image}"
             ));
         }
+        for (user_id, missing) in &self.renditions_missing {
+            lines.push(format!(
+                "{verb}: picture of user {user_id} is missing renditions {}",
+                missing.join(", ")
+            ));
+        }
+        for (user_id, image) in &self.without_renditions {
+            lines.push(format!(
+                "{verb}: picture of user {user_id} ({image}) has no renditions"
+            ));
+        }
         for name in &self.stray_files {
             lines.push(format!("{verb}: stray file {name}"));
         }
         if self.default_image_missing {
             lines.push(format!(
-                "{verb}: {DEFAULT_IMAGE} is missing from MEDIA_ROOT"
+                "{verb}: {DEFAULT_IMAGE} or one of its renditions is missing from MEDIA_ROOT"
             ));
         }
         for (id, username) in &self.usernames_not_normalised {
@@ -100,11 +122,12 @@ impl Report {
 /// Checks, and with `fix` repairs, the database and MEDIA_ROOT.
 pub fn check(
     conn: &mut AnyConnection,
-    signals: &Signals,
-    storage: &dyn Storage,
+    ctx: &AppContext,
     grace: Duration,
     fix: bool,
 ) -> Result<Report, ServiceError> {
+    let (signals, storage) = (&ctx.signals, ctx.storage.as_ref());
+    let default = &ctx.default_picture;
     let mut report = Report {
         fixed: fix,
         ..Report::default()
@@ -132,14 +155,13 @@ pub fn check(
 
     check_usernames(conn, &mut report, fix)?;
 
-    report.default_image_missing = !storage
-        .exists(DEFAULT_IMAGE)
-        .map_err(ServiceError::internal)?;
+    report.default_image_missing =
+        !pictures::default_installed(storage, default).map_err(ServiceError::internal)?;
     if fix && report.default_image_missing {
-        pictures::install_default(storage).map_err(ServiceError::internal)?;
+        pictures::install_default(storage, default).map_err(ServiceError::internal)?;
     }
 
-    check_picture_files(conn, storage, &mut report, fix)?;
+    check_picture_files(conn, ctx, &mut report, fix)?;
     check_stray_files(conn, storage, &mut report, grace, fix)?;
     Ok(report)
 }
@@ -148,58 +170,111 @@ pub fn check(
 /// bounded however many users and files there are.
 const BATCH: usize = 1000;
 
-/// Profiles whose picture file is missing, read in batches of
-/// (id, user, name) for the profiles not on the default picture only.
+/// Profiles whose picture files are missing, in whole or in part, read
+/// in batches for the profiles not on the default picture only.
 fn check_picture_files(
     conn: &mut AnyConnection,
-    storage: &dyn Storage,
+    ctx: &AppContext,
     report: &mut Report,
     fix: bool,
 ) -> Result<(), ServiceError> {
+    let storage = ctx.storage.as_ref();
     let mut after = 0i64;
     loop {
-        let batch: Vec<(i64, i64, String)> = profiles::table
+        let batch: Vec<Profile> = profiles::table
             .filter(profiles::id.gt(after))
             .filter(profiles::image.ne(DEFAULT_IMAGE))
             .order(profiles::id.asc())
             .limit(BATCH as i64)
-            .select((profiles::id, profiles::user_id, profiles::image))
+            .select(Profile::as_select())
             .load(conn)?;
-        let Some(&(last, _, _)) = batch.last() else {
+        let Some(last) = batch.last() else {
             return Ok(());
         };
-        after = last;
-        for (id, user_id, image) in batch {
-            if storage.exists(&image).map_err(ServiceError::internal)? {
+        after = last.id;
+        for profile in batch {
+            let files = pictures::files_of(&profile);
+            let mut present = Vec::new();
+            let mut missing = Vec::new();
+            for name in files {
+                if storage.exists(&name).map_err(ServiceError::internal)? {
+                    present.push(name);
+                } else {
+                    missing.push(name);
+                }
+            }
+            let legacy = PictureFiles::of_profile(&profile).is_none();
+            if present.is_empty() {
+                if fix {
+                    reset_if_unchanged(conn, &profile)?;
+                }
+                report
+                    .profiles_missing_file
+                    .push((profile.user_id, profile.image.clone()));
+                continue;
+            }
+            if missing.is_empty() && !legacy {
                 continue;
             }
             if fix {
-                atomic(conn, |work| -> Result<_, ServiceError> {
-                    // Only if the profile still names the missing file: an
-                    // upload may have replaced it since the check read it.
-                    diesel::update(
-                        profiles::table
-                            .filter(profiles::id.eq(id))
-                            .filter(profiles::image.eq(&image)),
-                    )
-                    .set((
-                        profiles::image.eq(DEFAULT_IMAGE),
-                        profiles::image_width.eq(DEFAULT_IMAGE_SIZE.0),
-                        profiles::image_height.eq(DEFAULT_IMAGE_SIZE.1),
-                        profiles::updated_at.eq(crate::clock::now()),
-                    ))
-                    .execute(work.conn)?;
-                    Ok(())
-                })?;
+                // The largest one left (the names run smallest first, the
+                // primary format before WebP).
+                let source = present
+                    .iter()
+                    .rev()
+                    .max_by_key(|name| size_in_name(name))
+                    .cloned()
+                    .unwrap_or_default();
+                pictures::regenerate(ctx, &profile, &source)?;
             }
-            report.profiles_missing_file.push((user_id, image));
+            if legacy {
+                report
+                    .without_renditions
+                    .push((profile.user_id, profile.image.clone()));
+            } else {
+                report.renditions_missing.push((profile.user_id, missing));
+            }
         }
     }
 }
 
+/// The width a rendition's name says (`<stem>-<width>.<ext>`); 0 for a
+/// name without one.
+fn size_in_name(name: &str) -> u32 {
+    let stem = stem_of(name);
+    name.get(stem.len() + 1..)
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|width| width.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Puts a profile whose picture is gone back on the default picture, only
+/// if it still shows that picture (an upload may have replaced it since).
+fn reset_if_unchanged(conn: &mut AnyConnection, profile: &Profile) -> Result<(), ServiceError> {
+    atomic(conn, |work| -> Result<_, ServiceError> {
+        diesel::update(
+            profiles::table
+                .filter(profiles::id.eq(profile.id))
+                .filter(profiles::image_stem.eq(&profile.image_stem)),
+        )
+        .set((
+            profiles::image.eq(DEFAULT_IMAGE),
+            profiles::image_width.eq(DEFAULT_IMAGE_SIZE.0),
+            profiles::image_height.eq(DEFAULT_IMAGE_SIZE.1),
+            profiles::image_stem.eq("default"),
+            profiles::image_variants.eq(""),
+            profiles::image_thumbhash.eq(None::<String>),
+            profiles::updated_at.eq(crate::clock::now()),
+        ))
+        .execute(work.conn)?;
+        Ok(())
+    })
+}
+
 /// Files under profile_pics that no profile names, older than `grace`.
 /// The store's listing is visited one name at a time; names are looked up
-/// in batches (the `profiles_image` index), never all held at once.
+/// in batches by stem (the `profiles_image_stem` index), never all held
+/// at once.
 fn check_stray_files(
     conn: &mut AnyConnection,
     storage: &dyn Storage,
@@ -213,7 +288,7 @@ fn check_stray_files(
         let result = unreferenced(conn, names).and_then(|strays| {
             for name in strays {
                 if fix && !is_referenced(conn, &name)? {
-                    pictures::delete_now(storage, &name);
+                    pictures::delete_now(storage, std::slice::from_ref(&name));
                 }
                 report.stray_files.push(name);
             }
@@ -260,20 +335,21 @@ fn pending_young(
     }
 }
 
-/// Of `names`, those no profile names (one indexed query).
+/// Of `names`, those whose stem no profile has (one indexed query).
 fn unreferenced(conn: &mut AnyConnection, names: &[String]) -> Result<Vec<String>, ServiceError> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
+    let stems: Vec<&str> = names.iter().map(|name| stem_of(name)).collect();
     let referenced: HashSet<String> = profiles::table
-        .filter(profiles::image.eq_any(names))
-        .select(profiles::image)
+        .filter(profiles::image_stem.eq_any(&stems))
+        .select(profiles::image_stem)
         .load::<String>(conn)?
         .into_iter()
         .collect();
     Ok(names
         .iter()
-        .filter(|name| !referenced.contains(*name))
+        .filter(|name| !referenced.contains(stem_of(name)))
         .cloned()
         .collect())
 }
@@ -331,7 +407,7 @@ fn check_usernames(
 /// Asked again right before a deletion: the list above may be stale.
 fn is_referenced(conn: &mut AnyConnection, name: &str) -> Result<bool, ServiceError> {
     let count: i64 = profiles::table
-        .filter(profiles::image.eq(name))
+        .filter(profiles::image_stem.eq(stem_of(name)))
         .count()
         .get_result(conn)?;
     Ok(count > 0)

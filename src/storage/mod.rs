@@ -82,6 +82,12 @@ pub fn new_name(dir: &str, extension: &str) -> String {
     format!("{dir}/{}.{extension}", random_hex(16))
 }
 
+/// A new unguessable stem under `dir` (128 random bits): every rendition
+/// of one picture is named `<stem>-<width>.<ext>`.
+pub fn new_stem(dir: &str) -> String {
+    format!("{dir}/{}", random_hex(16))
+}
+
 /// A name made only of plain parts: not empty, not absolute, no `..`, no
 /// hidden (dot) parts. Stores refuse anything else.
 pub fn is_plain_name(name: &str) -> bool {

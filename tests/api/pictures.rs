@@ -50,14 +50,14 @@ async fn a_large_jpeg_is_stored_as_a_300_pixel_jpeg_under_a_new_name() {
     assert_eq!(profile["image"]["is_default"], false);
     let url = profile["image"]["url"].as_str().unwrap();
     assert!(
-        url.starts_with("/media/profile_pics/") && url.ends_with(".jpg"),
+        url.starts_with("/media/profile_pics/") && url.ends_with("-300.jpg"),
         "{url}"
     );
     assert!(!url.contains("passwd"));
-    let name = url.rsplit('/').next().unwrap().trim_end_matches(".jpg");
+    let stem = url.rsplit('/').next().unwrap().trim_end_matches("-300.jpg");
     assert!(
-        name.len() >= 32 && name.chars().all(|c| c.is_ascii_hexdigit()),
-        "{name}"
+        stem.len() >= 32 && stem.chars().all(|c| c.is_ascii_hexdigit()),
+        "{stem}"
     );
 
     let stored = decode(&stored_file(&app, &profile)).into_rgb8();
@@ -153,11 +153,12 @@ async fn gif_webp_cmyk_and_16_bit_sources_come_out_right() {
     let app = spawn_app().await;
     let alice = app.signed_in("alice").await;
 
+    // 80×60: only the 64 box fits it, so 64×48 is every rendition.
     let profile = upload_ok(&app, &alice, animated_gif(80, 60)).await;
     let first_frame = decode(&stored_file(&app, &profile)).into_rgb8();
-    assert_eq!(first_frame.dimensions(), (80, 60));
+    assert_eq!(first_frame.dimensions(), (64, 48));
     assert!(
-        close_to(first_frame.get_pixel(40, 30).0, RED),
+        close_to(first_frame.get_pixel(32, 24).0, RED),
         "first frame is red"
     );
 
@@ -192,15 +193,27 @@ async fn gif_webp_cmyk_and_16_bit_sources_come_out_right() {
 async fn a_small_picture_is_not_enlarged() {
     let app = spawn_app().await;
     let alice = app.signed_in("alice").await;
-    let profile = upload_ok(&app, &alice, jpeg(&marked(120, 80))).await;
+    // Smaller than every size: one rendition, its own size.
+    let profile = upload_ok(&app, &alice, jpeg(&marked(50, 40))).await;
     assert_eq!(
         (
             profile["image"]["width"].as_i64(),
             profile["image"]["height"].as_i64()
         ),
-        (Some(120), Some(80))
+        (Some(50), Some(40))
     );
-    assert_eq!(decode(&stored_file(&app, &profile)).dimensions(), (120, 80));
+    assert_eq!(decode(&stored_file(&app, &profile)).dimensions(), (50, 40));
+    assert_eq!(profile["image"]["variants"].as_array().unwrap().len(), 2);
+    // 120×80: the sizes it covers (64), none enlarged to 128 or 300.
+    let profile = upload_ok(&app, &alice, jpeg(&marked(120, 80))).await;
+    let widths: Vec<i64> = profile["image"]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["width"].as_i64().unwrap())
+        .collect();
+    assert_eq!(widths, vec![64, 64]);
+    assert_eq!(decode(&stored_file(&app, &profile)).dimensions(), (64, 43));
 }
 
 #[tokio::test]

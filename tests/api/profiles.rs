@@ -16,10 +16,35 @@ async fn a_profile_is_public_and_starts_on_the_default_picture() {
     assert_eq!(profile["user_id"], id);
     assert_eq!(profile["username"], "alice");
     assert_eq!(profile["bio"], "");
+    let image = &profile["image"];
+    assert_eq!(image["url"], "/media/default.jpg");
     assert_eq!(
-        profile["image"],
-        json!({"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true})
+        (&image["width"], &image["height"]),
+        (&json!(300), &json!(300))
     );
+    assert_eq!(image["is_default"], true);
+    assert!(image["thumbhash"].as_str().is_some_and(|t| !t.is_empty()));
+    // The shipped 300-pixel picture: the 64, 128 and 300 renditions.
+    let urls: Vec<&str> = image["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "/media/default-64.jpg",
+            "/media/default-128.jpg",
+            "/media/default-300.jpg",
+            "/media/default-64.webp",
+            "/media/default-128.webp",
+            "/media/default-300.webp"
+        ]
+    );
+    for url in urls {
+        assert_eq!(app.get(url, None).await.status(), StatusCode::OK, "{url}");
+    }
     assert!(profile["updated_at"].as_str().unwrap().ends_with('Z'));
 }
 

@@ -18,16 +18,39 @@ fn portrait(app: &TestApp, args: &[&str]) -> std::process::Output {
     app.command().args(args).output().unwrap()
 }
 
+/// Every rendition file the profiles name, from their rows.
+fn all_rendition_names(app: &TestApp) -> std::collections::BTreeSet<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        image_stem: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        image_variants: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        image: String,
+    }
+    use diesel::RunQueryDsl;
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT image_stem, image_variants, image FROM profiles WHERE image <> 'default.jpg'",
+    )
+    .load(&mut *app.db())
+    .unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for row in rows {
+        let primary = row.image.rsplit('.').next().unwrap().to_owned();
+        for size in row.image_variants.split(',') {
+            let width = size.split('x').next().unwrap();
+            for ext in [primary.as_str(), "webp"] {
+                names.insert(format!("{}-{width}.{ext}", row.image_stem));
+            }
+        }
+    }
+    names
+}
+
 fn consistency(app: &TestApp) -> portrait::services::consistency::Report {
     let mut conn = app.db();
-    portrait::services::consistency::check(
-        &mut conn,
-        &app.context.signals,
-        app.context.storage.as_ref(),
-        Duration::ZERO,
-        false,
-    )
-    .unwrap()
+    portrait::services::consistency::check(&mut conn, &app.context, Duration::ZERO, false).unwrap()
 }
 
 async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>) -> reqwest::Response {
@@ -47,19 +70,37 @@ async fn check_finds_every_inconsistency_and_fix_repairs_them() {
     diesel::sql_query(format!("DELETE FROM profiles WHERE user_id = {}", alice.id))
         .execute(&mut *app.db())
         .unwrap();
-    let profile: Value = upload(&app, &bob.token, jpeg(&marked(50, 50)))
+    // Bob's picture loses one rendition; Carol's loses them all; Dave's
+    // was stored before renditions existed (one file, no sizes).
+    let carol = app.signed_in("carol").await;
+    let dave = app.signed_in("dave").await;
+    let bob_before: Value = upload(&app, &bob.token, jpeg(&marked(200, 150)))
         .await
         .json()
         .await
         .unwrap();
-    let bob_file = app.media_root.join(
-        profile["image"]["url"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("/media/")
-            .unwrap(),
-    );
-    std::fs::remove_file(&bob_file).unwrap();
+    let carol_before: Value = upload(&app, &carol.token, jpeg(&marked(80, 80)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let media_file = |url: &Value| {
+        app.media_root
+            .join(url.as_str().unwrap().strip_prefix("/media/").unwrap())
+    };
+    std::fs::remove_file(media_file(&bob_before["image"]["variants"][0]["url"])).unwrap();
+    for variant in carol_before["image"]["variants"].as_array().unwrap() {
+        std::fs::remove_file(media_file(&variant["url"])).unwrap();
+    }
+    let legacy = "profile_pics/00112233445566778899aabbccddeeff.jpg";
+    std::fs::write(app.media_root.join(legacy), jpeg(&marked(400, 300))).unwrap();
+    diesel::sql_query(format!(
+        "UPDATE profiles SET image = '{legacy}', image_stem = '{legacy}', image_variants = '', \
+         image_width = 300, image_height = 225 WHERE user_id = {}",
+        dave.id
+    ))
+    .execute(&mut *app.db())
+    .unwrap();
     let old_stray = app
         .media_root
         .join("profile_pics/0123456789abcdef0123456789abcdef.jpg");
@@ -84,7 +125,18 @@ async fn check_finds_every_inconsistency_and_fix_repairs_them() {
         "{report}"
     );
     assert!(
-        report.contains(&format!("profile of user {} names missing file", bob.id)),
+        report.contains(&format!("picture of user {} is missing renditions", bob.id)),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("profile of user {} names missing file", carol.id)),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "picture of user {} ({legacy}) has no renditions",
+            dave.id
+        )),
         "{report}"
     );
     assert!(
@@ -95,7 +147,10 @@ async fn check_finds_every_inconsistency_and_fix_repairs_them() {
         !report.contains("fedcba98"),
         "a young file is an upload in flight: {report}"
     );
-    assert!(report.contains("default.jpg is missing"), "{report}");
+    assert!(
+        report.contains("default.jpg or one of its renditions is missing"),
+        "{report}"
+    );
     assert!(old_stray.exists(), "check without --fix changes nothing");
 
     let fixed = portrait(&app, &["check", "--fix"]);
@@ -111,10 +166,32 @@ async fn check_finds_every_inconsistency_and_fix_repairs_them() {
         )),
         1
     );
-    let bob_profile: Value = app
-        .get_json(&format!("/users/{}/profile", bob.id), None)
+    // Bob's and Dave's pictures have every rendition again, served; Carol
+    // is back on the default picture.
+    for (user, sizes) in [(&bob, vec![64, 128]), (&dave, vec![64, 128, 300])] {
+        let profile: Value = app
+            .get_json(&format!("/users/{}/profile", user.id), None)
+            .await;
+        assert_eq!(profile["image"]["is_default"], false);
+        assert!(profile["image"]["thumbhash"].is_string());
+        let variants = profile["image"]["variants"].as_array().unwrap();
+        let widths: Vec<i64> = variants
+            .iter()
+            .map(|v| v["width"].as_i64().unwrap())
+            .collect();
+        let mut expected = sizes.clone();
+        expected.extend(&sizes);
+        assert_eq!(widths, expected);
+        for variant in variants {
+            let url = variant["url"].as_str().unwrap();
+            assert_eq!(app.get(url, None).await.status(), StatusCode::OK, "{url}");
+        }
+    }
+    assert!(!app.media_root.join(legacy).exists(), "the old file went");
+    let carol_profile: Value = app
+        .get_json(&format!("/users/{}/profile", carol.id), None)
         .await;
-    assert_eq!(bob_profile["image"]["is_default"], true);
+    assert_eq!(carol_profile["image"]["is_default"], true);
     assert!(!old_stray.exists());
     assert!(young_stray.exists());
     assert!(app.media_root.join("default.jpg").exists());
@@ -174,12 +251,14 @@ async fn fifty_concurrent_clients_leave_a_consistent_state() {
     let report = consistency(&app);
     assert!(report.is_consistent(), "{:?}", report.lines());
     assert_eq!(report.young_files, 0, "no stray file, however young");
-    let pictured =
-        app.count_rows("SELECT COUNT(*) AS n FROM profiles WHERE image <> 'default.jpg'");
-    let files = std::fs::read_dir(app.media_root.join("profile_pics"))
-        .unwrap()
-        .count() as i64;
-    assert_eq!(files, pictured);
+    // Every picture's renditions, and nothing else.
+    let expected: std::collections::BTreeSet<String> = all_rendition_names(&app);
+    let files: std::collections::BTreeSet<String> =
+        std::fs::read_dir(app.media_root.join("profile_pics"))
+            .unwrap()
+            .map(|e| format!("profile_pics/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+    assert_eq!(files, expected);
 }
 
 #[tokio::test]
@@ -215,7 +294,8 @@ async fn a_failing_disk_is_a_clean_500_that_changes_nothing() {
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    assert_eq!(std::fs::read_dir(&pics).unwrap().count(), 1);
+    // The first picture's two renditions (one size, two formats), no more.
+    assert_eq!(std::fs::read_dir(&pics).unwrap().count(), 2);
 }
 
 /// The file is written, then the database refuses the change: the new
@@ -664,8 +744,14 @@ async fn concurrent_uploads_by_one_user_leave_only_the_profiles_file() {
         assert_eq!(upload.await.unwrap(), StatusCode::OK);
     }
     let profile = app.get_json("/profile", Some(&user.token)).await;
-    let url = profile["image"]["url"].as_str().unwrap();
-    let files: Vec<String> = std::fs::read_dir(app.media_root.join("profile_pics"))
+    let mut urls: Vec<String> = profile["image"]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["url"].as_str().unwrap().to_owned())
+        .collect();
+    urls.sort();
+    let mut files: Vec<String> = std::fs::read_dir(app.media_root.join("profile_pics"))
         .unwrap()
         .map(|e| {
             format!(
@@ -674,5 +760,6 @@ async fn concurrent_uploads_by_one_user_leave_only_the_profiles_file() {
             )
         })
         .collect();
-    assert_eq!(files, vec![url.to_owned()]);
+    files.sort();
+    assert_eq!(files, urls, "exactly the profile's renditions are left");
 }
