@@ -12,6 +12,7 @@ mod ops;
 mod pictures;
 mod profiles;
 mod reliability;
+mod renditions;
 mod sessions;
 mod signals;
 mod support;
