@@ -2,10 +2,13 @@
 """Picture upload benchmark, side by side in one run.
 
 Times PUT /profile/picture of a 12 MP JPEG on the release binary (HTTP
-included, until the 200 answer with the stored 300-pixel picture) against
-libjpeg-turbo's own `djpeg -scale 1/8` on the same file, interleaved, and
-reports medians and their ratio. Then measures the server's RSS at idle and
-its peak while N clients upload the same photo at once.
+included, until the 200 answer with every rendition stored: 4 sizes in
+JPEG and in WebP, and the ThumbHash) against libjpeg-turbo's own
+`djpeg -scale 1/4` on the same file, interleaved, and reports medians and
+their ratio. Then measures the server's RSS at idle and its peak while N
+clients upload the same photo at once, and the bytes of each rendition,
+JPEG against WebP, for the photo and for a picture of flat areas and
+edges.
 
 Usage: bench/upload.py [--runs 40] [--clients 20] [--binary target/release/portrait]
 Needs: djpeg (Debian's libjpeg-turbo-progs); the photo is made by
@@ -58,6 +61,8 @@ class Uploader:
         assert response.status == 200, (response.status, data[:300])
         profile = json.loads(data)
         assert max(profile["image"]["width"], profile["image"]["height"]) == 300, profile
+        assert len(profile["image"]["variants"]) == 8, profile
+        self.profile = profile
         return elapsed
 
 
@@ -71,7 +76,7 @@ def rss_kib(pid, field):
 
 def time_djpeg(photo):
     started = time.perf_counter()
-    subprocess.run(["djpeg", "-scale", "1/8", "-outfile", os.devnull, photo], check=True)
+    subprocess.run(["djpeg", "-scale", "1/4", "-outfile", os.devnull, photo], check=True)
     return time.perf_counter() - started
 
 
@@ -81,11 +86,13 @@ def main():
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/portrait"))
     parser.add_argument("--photo", default=os.path.join(ROOT, "bench/out/photo-12mp.jpg"))
+    parser.add_argument("--flat", default=os.path.join(ROOT, "bench/out/flat-12mp.jpg"))
     args = parser.parse_args()
 
-    if not os.path.exists(args.photo):
-        os.makedirs(os.path.dirname(args.photo), exist_ok=True)
-        subprocess.run(["cargo", "run", "--release", "--quiet", "--features", "bench-tools", "--bin", "bench_photo", "--", args.photo], check=True, cwd=ROOT)
+    for path, extra in [(args.photo, []), (args.flat, ["4000", "3000", "4", "flat"])]:
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            subprocess.run(["cargo", "run", "--release", "--quiet", "--features", "bench-tools", "--bin", "bench_photo", "--", path, *extra], check=True, cwd=ROOT)
     photo_bytes = open(args.photo, "rb").read()
     body, content_type = multipart(photo_bytes)
 
@@ -134,6 +141,22 @@ def main():
         peak_rss = rss_kib(server.pid, "VmHWM")
         time.sleep(2)
         settled_rss = rss_kib(server.pid, "VmRSS")
+
+        rendition_bytes = {}
+        for name, path in [("photo", args.photo), ("flat areas and edges", args.flat)]:
+            flat_body, flat_type = multipart(open(path, "rb").read())
+            client = Uploader(port, uploader.headers["Authorization"].split()[1], flat_body, flat_type)
+            client.upload()
+            sizes = {}
+            for variant in client.profile["image"]["variants"]:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", variant["url"])
+                data = conn.getresponse().read()
+                key = f'{variant["width"]}x{variant["height"]}'
+                sizes.setdefault(key, {})[variant["format"]] = len(data)
+            for key, formats in sizes.items():
+                formats["webp_over_jpeg"] = round(formats["webp"] / formats["jpeg"], 3)
+            rendition_bytes[name] = sizes
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -145,13 +168,15 @@ def main():
         "photo": {"path": os.path.relpath(args.photo, ROOT), "bytes": len(photo_bytes)},
         "runs": args.runs,
         "upload_median_ms": round(upload_ms, 2),
-        "djpeg_scale_1_8_median_ms": round(djpeg_ms, 2),
+        "djpeg_scale_1_4_median_ms": round(djpeg_ms, 2),
         "ratio": round(upload_ms / djpeg_ms, 3),
         "idle_rss_mib": round(idle_rss / 1024, 1),
         "concurrent_clients": args.clients,
         "concurrent_upload_median_ms": round(statistics.median(concurrent) * 1000, 1),
         "peak_rss_mib": round(peak_rss / 1024, 1),
         "rss_2s_after_the_peak_mib": round(settled_rss / 1024, 1),
+        "rendition_bytes": rendition_bytes,
+        "qualities": {"JPEG_QUALITY": env.get("JPEG_QUALITY", "85"), "WEBP_QUALITY": env.get("WEBP_QUALITY", "80")},
     }
     print(json.dumps(result, indent=2))
     return 0

@@ -20,6 +20,7 @@ mod domain;
 pub mod error;
 pub mod imaging;
 pub mod mail;
+pub mod metrics;
 mod models;
 pub mod rates;
 pub mod receivers;

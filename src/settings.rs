@@ -136,6 +136,8 @@ pub struct Settings {
     pub email_rate_per_address: Option<crate::rates::Rate>,
     /// Emails that may wait to be sent; more are dropped with a log line.
     pub email_queue: usize,
+    /// Where /metrics is served (`None`: nowhere).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// EMAIL_URL: an SMTP server, or a directory that receives .eml files.
@@ -477,6 +479,13 @@ impl Settings {
                 crate::rates::Rate::parse,
             )?,
             email_queue: reader.number("EMAIL_QUEUE", 1000, 1, 1_000_000)?,
+            metrics_addr: match get("METRICS_ADDR") {
+                None => None,
+                Some(raw) => Some(raw.trim().parse::<SocketAddr>().map_err(|_| SettingError {
+                    name: "METRICS_ADDR",
+                    reason: "expected HOST:PORT, such as 127.0.0.1:9100".into(),
+                })?),
+            },
         })
     }
 }

@@ -40,6 +40,8 @@ pub enum StartError {
     Media(std::io::Error),
     #[error("cannot listen on BIND_ADDR: {0}")]
     Bind(std::io::Error),
+    #[error("cannot listen on METRICS_ADDR: {0}")]
+    Metrics(std::io::Error),
     #[error("cannot set up email: {0}")]
     Mail(String),
     #[error("cannot make the default picture's renditions: {0}")]
@@ -155,6 +157,8 @@ pub struct Application {
     port: u16,
     server: Server,
     context: AppContext,
+    /// The /metrics listener's port and server, when METRICS_ADDR is set.
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -165,14 +169,33 @@ impl Application {
     pub fn build_with(settings: Settings, connect: ConnectReceivers) -> Result<Self, StartError> {
         let listener = TcpListener::bind(settings.bind_addr).map_err(StartError::Bind)?;
         let port = listener.local_addr().map_err(StartError::Bind)?.port();
+        let metrics_listener = match settings.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(StartError::Metrics)?),
+            None => None,
+        };
         let context = build_context(settings, connect)?;
         prepare_to_serve(&context)?;
         let server = serve(listener, context.clone()).map_err(StartError::Bind)?;
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let port = listener.local_addr().map_err(StartError::Metrics)?.port();
+                let server =
+                    serve_metrics(listener, context.clone()).map_err(StartError::Metrics)?;
+                Some((port, server))
+            }
+            None => None,
+        };
         Ok(Self {
             port,
             server,
             context,
+            metrics,
         })
+    }
+
+    /// The port /metrics is served on, when METRICS_ADDR is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -184,7 +207,14 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            // Both stop on SIGTERM/SIGINT; the API's answer is the one that counts.
+            Some((_, metrics)) => {
+                let (served, _) = tokio::join!(self.server, metrics);
+                served
+            }
+            None => self.server.await,
+        }
     }
 }
 
@@ -225,6 +255,27 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
     Ok(server)
 }
 
+/// GET /metrics alone, on its own listener (METRICS_ADDR): one worker,
+/// nothing else routed there, the API's routes never.
+fn serve_metrics(listener: TcpListener, context: AppContext) -> std::io::Result<Server> {
+    let data = web::Data::new(context);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/metrics", web::get().to(metrics_text))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn metrics_text(ctx: web::Data<AppContext>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::metrics().render(&ctx))
+}
+
 /// CORS for the exact origins of CORS_ALLOWED_ORIGINS (none by default).
 /// Bearer tokens travel in a header, so credentials (cookies) are never
 /// allowed. Requests from other origins are served without CORS headers
@@ -232,8 +283,14 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+        ])
         .expose_headers([
+            header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,

@@ -59,7 +59,7 @@ A token that is sent but not valid is 401 on every API route, public ones includ
     ),
     components(schemas(
         Problem, dto::UserBody, dto::ProfileBody, dto::ImageBody, dto::UserPage, dto::TokenBody,
-        dto::HealthBody, dto::UserCursorPage, dto::UserList, dto::RegisterRequest, dto::UserPatchRequest, dto::ProfilePatchRequest,
+        dto::HealthBody, dto::VariantBody, dto::UserCursorPage, dto::UserList, dto::RegisterRequest, dto::UserPatchRequest, dto::ProfilePatchRequest,
         dto::TokenRequest, dto::RefreshRequest, dto::LogoutRequest, dto::PasswordResetRequest,
         dto::PasswordResetConfirmRequest, dto::VerifyEmailRequest, crate::api::pictures::PictureUpload,
     )),
@@ -212,6 +212,9 @@ fn problem_example(operation_id: &str, status: u16, anonymous: bool) -> serde_js
         }
         (404, _) => "No user with this id.",
         (409, _) => "A user with that username already exists.",
+        (412, _) => {
+            "The profile has changed since you read it (If-Match). Read it again, then retry."
+        }
         (413, _) => "The request body is too large.",
         (415, id) if id.starts_with("profile_picture") => {
             "Unsupported image type. Accepted types: image/jpeg, image/png, image/webp, image/gif."
@@ -245,9 +248,10 @@ fn problem_example(operation_id: &str, status: u16, anonymous: bool) -> serde_js
         (409, _) => {
             Some(serde_json::json!({"username": ["A user with that username already exists."]}))
         }
-        (422, id) if id.starts_with("profile_picture") => {
-            Some(serde_json::json!({"image": ["The image is truncated or corrupt."]}))
-        }
+        (422, id) if id.starts_with("profile_picture") => Some(serde_json::json!({
+            "image": ["The image is truncated or corrupt."],
+            "crop": ["The crop must lie inside the picture: x + w and y + h may be at most 1."]
+        })),
         (422, "users_profile_partial_update") => {
             Some(serde_json::json!({"bio": ["Ensure this field has no more than 500 characters."]}))
         }

@@ -127,7 +127,7 @@ impl ProfileBody {
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": 1, "username": "alice", "date_joined": "2026-11-24T21:00:00Z", "profile": {"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true}, "updated_at": "2026-11-24T21:00:00Z"}, "email": "alice@example.com", "is_staff": false, "last_login": null, "email_verified": false}))]
+#[schema(example = json!({"id": 1, "username": "alice", "date_joined": "2026-11-24T21:00:00Z", "profile": {"user_id": 1, "username": "alice", "bio": "", "image": {"url": "/media/default.jpg", "width": 300, "height": 300, "is_default": true, "thumbhash": "1QcSHQRnh493V4dIh4eXh1h4kJUI", "variants": [{"url": "/media/default-64.jpg", "width": 64, "height": 64, "format": "jpeg"}], "srcset": {"jpeg": "/media/default-64.jpg 64w"}}, "updated_at": "2026-11-24T21:00:00Z"}, "email": "alice@example.com", "is_staff": false, "last_login": null, "email_verified": false}))]
 pub struct UserBody {
     pub id: i64,
     pub username: String,

@@ -56,6 +56,7 @@ pub async fn serve(
         Ok(Some(object)) => object,
         Ok(None) => return Err(ApiError::not_found("No such file.")),
         Err(error) => {
+            crate::metrics::metrics().storage_error("open");
             tracing::error!(%error, "cannot read a stored file");
             return Err(ApiError::internal());
         }

@@ -70,23 +70,41 @@ impl Drop for AbandonOnDrop {
 
 /// Runs picture processing (decode, resize, encode: CPU only, no database,
 /// no files) on the blocking pool once one of the CPU permits (one per
-/// core) is free. When `time_limit` passes first the answer is `None` at
+/// core) is free; when another permit is free too, the work gets it and
+/// may use two threads (it is told how many). When `time_limit` passes first the answer is `None` at
 /// once, but the permit goes back only when the work really ends: a
 /// decode that cannot be stopped still holds its core and its memory, so
 /// the number of decodes at once stays bounded whatever clients send.
 pub async fn cpu_bound<T: Send + 'static>(
     ctx: &web::Data<AppContext>,
     time_limit: Duration,
-    work: impl FnOnce(&AppContext) -> T + Send + 'static,
+    work: impl FnOnce(&AppContext, usize) -> T + Send + 'static,
 ) -> Result<Option<T>, ApiError> {
+    let metrics = crate::metrics::metrics();
+    // Counted out however the wait ends, a client hanging up included.
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            crate::metrics::metrics().picture_waiting(-1);
+        }
+    }
+    metrics.picture_waiting(1);
+    let waiting = Waiting;
     let permit = Arc::clone(&ctx.cpu_permits)
         .acquire_owned()
         .await
         .map_err(|_| ApiError::internal())?;
+    drop(waiting);
+    // A second core that nobody is waiting for may take half the encodes.
+    let spare = Arc::clone(&ctx.cpu_permits).try_acquire_owned().ok();
+    let threads = 1 + usize::from(spare.is_some());
     let ctx = ctx.clone();
     let work = web::block(move || {
-        let _permit = permit;
-        work(&ctx)
+        let _permits = (permit, spare);
+        let started = std::time::Instant::now();
+        let done = work(&ctx, threads);
+        crate::metrics::metrics().picture_processed(started.elapsed());
+        done
     });
     match tokio::time::timeout(time_limit, work).await {
         Ok(done) => Ok(Some(done?)),

@@ -84,8 +84,8 @@ pub async fn upload(
     let (upload, crop) = form.validated()?;
     let precondition = if_match(&req);
     let time_limit = ctx.settings.picture_timeout;
-    let picture = cpu_bound(&ctx, time_limit, move |ctx| {
-        pictures::process(ctx, &upload, crop)
+    let picture = cpu_bound(&ctx, time_limit, move |ctx, threads| {
+        pictures::process(ctx, &upload, crop, threads)
     })
     .await?
     .ok_or_else(|| {

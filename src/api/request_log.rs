@@ -1,7 +1,8 @@
 //! One log line per request (method, path, status, latency) inside a span
 //! that carries a request id, which is also returned as `X-Request-Id` so a
 //! client's report can be matched to the server's log. Only the path is
-//! logged: never the query, headers (Authorization!) or body.
+//! logged: never the query, headers (Authorization!) or body. The same
+//! place counts the request for /metrics, by its route's pattern.
 
 use std::time::Instant;
 
@@ -27,9 +28,18 @@ pub async fn log_requests(
         path = %req.path(),
     );
     let started = Instant::now();
+    let method = req.method().clone();
     let mut response = next.call(req).instrument(span.clone()).await?;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    let latency_ms = took.as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
+    let route = response.request().match_pattern();
+    crate::metrics::metrics().request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        status,
+        took,
+    );
     span.in_scope(|| {
         tracing::info!(
             status,

@@ -226,6 +226,11 @@ impl HashQueue {
         }
     }
 
+    /// How many callers wait for a turn now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// Waits for a turn, in arrival order; `QueueFull` at once when
     /// `capacity` callers already wait.
     pub async fn turn(&self) -> Result<HashTurn, QueueFull> {

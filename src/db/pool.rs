@@ -97,7 +97,10 @@ impl DbPool {
         deadline: Instant,
         listing: Option<Permit>,
     ) -> Result<PooledConnection, DbError> {
-        let permit = self.queue.acquire(deadline)?;
+        let started = Instant::now();
+        let permit = self.queue.acquire(deadline);
+        crate::metrics::metrics().db_waited(started.elapsed());
+        let permit = permit?;
         // A permit is a connection that is free or may be opened: r2d2
         // waits here only while a connection is being (re)established.
         let remaining = deadline

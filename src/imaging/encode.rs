@@ -9,6 +9,9 @@ use image::{ExtendedColorType, ImageEncoder};
 
 use super::{ImagingError, Pixels, StoredFormat};
 
+/// libwebp's effort (0 fastest – 6 smallest).
+const WEBP_METHOD: i32 = 2;
+
 /// The primary format's bytes: JPEG at `jpeg_quality`, or PNG with alpha.
 pub(super) fn primary(
     pixels: &Pixels,
@@ -44,6 +47,9 @@ pub(super) fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, ImagingError
     config.lossless = 0;
     config.quality = f32::from(quality);
     config.alpha_compression = 1;
+    // Method 2 of 0–6: about twice as fast as libwebp's default 4 on
+    // avatars, for files a few per cent larger (still well under JPEG's).
+    config.method = WEBP_METHOD;
     let encoded = encoder
         .encode_advanced(&config)
         .map_err(|_| ImagingError::Corrupt)?;

@@ -47,6 +47,9 @@ pub struct PictureSpec {
     pub crop: Crop,
     pub jpeg_quality: u8,
     pub webp_quality: u8,
+    /// How many threads the encodes may use (the caller's CPU budget): with
+    /// two, WebP is encoded beside the primary format.
+    pub threads: usize,
 }
 
 impl Default for PictureSpec {
@@ -56,6 +59,7 @@ impl Default for PictureSpec {
             crop: Crop::WHOLE,
             jpeg_quality: 85,
             webp_quality: 80,
+            threads: 1,
         }
     }
 }
@@ -184,30 +188,49 @@ pub fn process(
     let sizes = plan(cropped_w, cropped_h, &spec.sizes);
     let oriented = fit::orient(decoded.image, decoded.orientation);
     let made = fit::renditions(oriented, spec.crop, &sizes)?;
-    let thumbhash = thumbhash::thumbhash(made.first().ok_or(ImagingError::Corrupt)?);
-
-    let mut renditions = Vec::with_capacity(2 * made.len());
-    let mut primary = StoredFormat::Jpeg;
-    for pixels in &made {
-        let (width, height) = pixels.dimensions();
-        let (format, bytes) = encode::primary(pixels, spec.jpeg_quality)?;
-        primary = format;
-        renditions.push(Rendition {
-            width,
-            height,
-            format,
-            bytes,
-        });
-    }
-    for pixels in &made {
-        let (width, height) = pixels.dimensions();
-        renditions.push(Rendition {
-            width,
-            height,
-            format: StoredFormat::WebP,
-            bytes: encode::webp(pixels, spec.webp_quality)?,
-        });
-    }
+    let smallest = made.first().ok_or(ImagingError::Corrupt)?;
+    let primaries = || -> Result<Vec<Rendition>, ImagingError> {
+        made.iter()
+            .map(|pixels| {
+                let (width, height) = pixels.dimensions();
+                let (format, bytes) = encode::primary(pixels, spec.jpeg_quality)?;
+                Ok(Rendition {
+                    width,
+                    height,
+                    format,
+                    bytes,
+                })
+            })
+            .collect()
+    };
+    let webps = || -> Result<Vec<Rendition>, ImagingError> {
+        made.iter()
+            .map(|pixels| {
+                let (width, height) = pixels.dimensions();
+                Ok(Rendition {
+                    width,
+                    height,
+                    format: StoredFormat::WebP,
+                    bytes: encode::webp(pixels, spec.webp_quality)?,
+                })
+            })
+            .collect()
+    };
+    let (mut renditions, webp, thumbhash) = if spec.threads > 1 {
+        std::thread::scope(|scope| {
+            let webp = scope.spawn(webps);
+            let primary = primaries();
+            let thumbhash = thumbhash::thumbhash(smallest);
+            let webp = webp.join().map_err(|_| ImagingError::Corrupt);
+            Ok::<_, ImagingError>((primary?, webp??, thumbhash))
+        })?
+    } else {
+        (primaries()?, webps()?, thumbhash::thumbhash(smallest))
+    };
+    let primary = renditions
+        .first()
+        .map_or(StoredFormat::Jpeg, |rendition| rendition.format);
+    renditions.extend(webp);
     Ok(Picture {
         primary,
         sizes,

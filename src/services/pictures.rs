@@ -126,14 +126,23 @@ pub fn spec(settings: &Settings, crop: Crop) -> PictureSpec {
         crop,
         jpeg_quality: settings.jpeg_quality,
         webp_quality: settings.webp_quality,
+        threads: 1,
     }
 }
 
 /// The pipeline for an upload, with the configured limits: CPU only, no
-/// database, no files.
-pub fn process(ctx: &AppContext, upload: &[u8], crop: Crop) -> Result<Picture, ServiceError> {
-    imaging::process(upload, &limits(&ctx.settings), &spec(&ctx.settings, crop))
-        .map_err(picture_error)
+/// database, no files. `threads` is the CPU budget the caller holds.
+pub fn process(
+    ctx: &AppContext,
+    upload: &[u8],
+    crop: Crop,
+    threads: usize,
+) -> Result<Picture, ServiceError> {
+    let spec = PictureSpec {
+        threads,
+        ..spec(&ctx.settings, crop)
+    };
+    imaging::process(upload, &limits(&ctx.settings), &spec).map_err(picture_error)
 }
 
 /// What a profile row records of its picture.
@@ -167,9 +176,10 @@ pub fn replace(
             bytes: &rendition.bytes,
         })
         .collect();
-    ctx.storage
-        .save_all(&new_files)
-        .map_err(|error| ServiceError::internal(format!("cannot store a picture: {error}")))?;
+    ctx.storage.save_all(&new_files).map_err(|error| {
+        crate::metrics::metrics().storage_error("save");
+        ServiceError::internal(format!("cannot store a picture: {error}"))
+    })?;
     let stored = StoredFilesGuard {
         storage: Arc::clone(&ctx.storage),
         names: new_files.into_iter().map(|file| file.name).collect(),
@@ -211,7 +221,7 @@ pub fn regenerate(ctx: &AppContext, profile: &Profile, source: &str) -> Result<(
             bytes
         }
     };
-    let picture = process(ctx, &bytes, Crop::WHOLE)?;
+    let picture = process(ctx, &bytes, Crop::WHOLE, 1)?;
     let user = User::find(&mut *connection(ctx)?, profile.user_id)?
         .ok_or(ServiceError::NotFound("No user with this id."))?;
     // Only while the profile still shows the picture being repaired.
@@ -265,6 +275,7 @@ pub fn delete_now(storage: &dyn Storage, names: &[String]) {
             continue;
         }
         if let Err(error) = storage.delete(name) {
+            crate::metrics::metrics().storage_error("delete");
             tracing::warn!(%name, %error, "could not delete a stored picture");
         }
     }

@@ -357,6 +357,23 @@ async fn a_used_expired_or_outdated_reset_link_is_refused() {
     .await;
     assert_problem(confirm(&app, &outdated, new).await, 400).await;
     assert_problem(confirm(&app, "not a token", new).await, 400).await;
+    // A link sent to an address the user has since left opens nothing.
+    reset(&app, "alice@example.com").await;
+    let left_behind = smtp.inbox.wait_for("alice@example.com").await.token();
+    let tokens: Value = app
+        .login("alice", "changed meanwhile")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    app.patch_json(
+        &format!("/users/{}", alice.id),
+        &json!({"email": "alice@example.org"}),
+        Some(access),
+    )
+    .await;
+    assert_problem(confirm(&app, &left_behind, new).await, 400).await;
     assert_eq!(
         app.login("alice", "changed meanwhile").await.status(),
         StatusCode::OK

@@ -8,6 +8,7 @@ mod docs;
 mod email;
 mod errors;
 mod hostile;
+mod metrics;
 mod ops;
 mod pictures;
 mod profiles;

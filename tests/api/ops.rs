@@ -54,6 +54,34 @@ async fn cors_answers_only_the_configured_origins_and_never_allows_credentials()
         .get("access-control-allow-credentials")
         .is_none());
 
+    // A page on another origin can send If-Match and read the ETag.
+    let conditional = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/profile/picture"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "PUT")
+        .header("Access-Control-Request-Headers", "authorization, if-match")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        conditional.status().is_success(),
+        "{}",
+        conditional.status()
+    );
+    let profile = app
+        .client
+        .get(app.url("/users/1/profile"))
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = profile.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("etag"), "{exposed}");
+
     let simple = app
         .client
         .get(app.url("/healthz"))

@@ -43,6 +43,8 @@ pub struct TestApp {
     pub media_root: std::path::PathBuf,
     /// Where EMAIL_URL's file backend writes, unless the test set EMAIL_URL.
     pub outbox: std::path::PathBuf,
+    /// `http://127.0.0.1:PORT` of /metrics, when the test set METRICS_ADDR.
+    pub metrics_address: Option<String>,
     _database: TestDatabase,
     _dir: TempDir,
 }
@@ -108,6 +110,9 @@ pub async fn spawn_app_with(
         .unwrap()
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let context = app.context().clone();
     tokio::spawn(app.run_until_stopped());
 
@@ -121,6 +126,7 @@ pub async fn spawn_app_with(
         database_url,
         media_root,
         outbox,
+        metrics_address,
         _database: database,
         _dir: dir,
     }
