@@ -100,6 +100,13 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(settings: Settings) -> Result<(), String> {
+    if settings.database_url.is_postgres() && settings.jwt_secret.is_none() {
+        // Replicas share one database: a secret of this process's own
+        // would sign tokens the others refuse.
+        return Err(
+            "invalid setting JWT_SECRET: required with PostgreSQL (replicas must share it)".into(),
+        );
+    }
     let bind_addr = settings.bind_addr;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).map_err(|e| e.to_string())?;

@@ -90,16 +90,32 @@ fn establish_watched(
     }
 }
 
+/// The PostgreSQL advisory lock replicas take around their migrations
+/// (an arbitrary number, the same in every build: "portrait" in ASCII).
+const MIGRATION_LOCK: i64 = 0x706f_7274_7261_6974;
+
 /// Applies the pending migrations of the connection's backend; returns how
-/// many were applied.
+/// many were applied. On PostgreSQL it holds an advisory lock meanwhile,
+/// so that replicas starting together apply them once: the others wait,
+/// then find nothing pending. (SQLite's own file lock does the same.)
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, DbError> {
     let applied = match conn {
-        AnyConnection::Postgresql(conn) => conn.run_pending_migrations(POSTGRES_MIGRATIONS),
-        AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS),
+        AnyConnection::Postgresql(conn) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(conn)?;
+            let applied = conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.len())
+                .map_err(|error| error.to_string());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(conn)?;
+            return applied.map_err(DbError::Migrate);
+        }
+        AnyConnection::Sqlite(conn) => conn
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|versions| versions.len()),
     };
-    applied
-        .map(|versions| versions.len())
-        .map_err(|error| DbError::Migrate(error.to_string()))
+    applied.map_err(|error| DbError::Migrate(error.to_string()))
 }
 
 /// One round trip: whether the database answers on this connection.

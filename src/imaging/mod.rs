@@ -186,8 +186,25 @@ pub fn process(
     };
     let (cropped_w, cropped_h) = spec.crop.size_of(oriented_w, oriented_h);
     let sizes = plan(cropped_w, cropped_h, &spec.sizes);
-    let oriented = fit::orient(decoded.image, decoded.orientation);
-    let made = fit::renditions(oriented, spec.crop, &sizes)?;
+    // Cropped and resized as stored, then each rendition turned upright:
+    // turning the small renditions costs less than turning the decode.
+    let orientation = decoded.orientation;
+    let swap = |(w, h): (u32, u32)| {
+        if renditions::swaps_axes(orientation) {
+            (h, w)
+        } else {
+            (w, h)
+        }
+    };
+    let stored_sizes: Vec<(u32, u32)> = sizes.iter().copied().map(swap).collect();
+    let made: Vec<Pixels> = fit::renditions(
+        decoded.image,
+        spec.crop.unoriented(orientation),
+        &stored_sizes,
+    )?
+    .into_iter()
+    .map(|pixels| fit::orient(pixels, orientation))
+    .collect();
     let smallest = made.first().ok_or(ImagingError::Corrupt)?;
     let primaries = || -> Result<Vec<Rendition>, ImagingError> {
         made.iter()
@@ -203,29 +220,33 @@ pub fn process(
             })
             .collect()
     };
-    let webps = || -> Result<Vec<Rendition>, ImagingError> {
-        made.iter()
-            .map(|pixels| {
-                let (width, height) = pixels.dimensions();
-                Ok(Rendition {
-                    width,
-                    height,
-                    format: StoredFormat::WebP,
-                    bytes: encode::webp(pixels, spec.webp_quality)?,
-                })
-            })
-            .collect()
+    let webp_of = |pixels: &Pixels| -> Result<Rendition, ImagingError> {
+        let (width, height) = pixels.dimensions();
+        Ok(Rendition {
+            width,
+            height,
+            format: StoredFormat::WebP,
+            bytes: encode::webp(pixels, spec.webp_quality)?,
+        })
     };
+    let (largest, smaller) = made.split_last().ok_or(ImagingError::Corrupt)?;
     let (mut renditions, webp, thumbhash) = if spec.threads > 1 {
+        // The largest WebP is most of the work (its pixels outnumber all
+        // the others'): it gets the second thread, the rest stays here.
         std::thread::scope(|scope| {
-            let webp = scope.spawn(webps);
+            let largest_webp = scope.spawn(|| webp_of(largest));
             let primary = primaries();
+            let mut webp = smaller.iter().map(webp_of).collect::<Result<Vec<_>, _>>();
             let thumbhash = thumbhash::thumbhash(smallest);
-            let webp = webp.join().map_err(|_| ImagingError::Corrupt);
-            Ok::<_, ImagingError>((primary?, webp??, thumbhash))
+            let largest_webp = largest_webp.join().map_err(|_| ImagingError::Corrupt);
+            if let Ok(webp) = &mut webp {
+                webp.push(largest_webp??);
+            }
+            Ok::<_, ImagingError>((primary?, webp?, thumbhash))
         })?
     } else {
-        (primaries()?, webps()?, thumbhash::thumbhash(smallest))
+        let webp = made.iter().map(webp_of).collect::<Result<Vec<_>, _>>()?;
+        (primaries()?, webp, thumbhash::thumbhash(smallest))
     };
     let primary = renditions
         .first()

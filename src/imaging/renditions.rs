@@ -63,6 +63,32 @@ impl Crop {
         })
     }
 
+    /// This crop of the oriented picture as a crop of the picture as
+    /// stored, before `orientation` turns it: the pixels are cropped and
+    /// resized first, and only the small renditions are then turned.
+    pub fn unoriented(&self, orientation: Orientation) -> Crop {
+        let Crop { x, y, w, h } = *self;
+        let (x, y, w, h) = match orientation {
+            Orientation::NoTransforms => (x, y, w, h),
+            Orientation::FlipHorizontal => (1.0 - x - w, y, w, h),
+            Orientation::FlipVertical => (x, 1.0 - y - h, w, h),
+            Orientation::Rotate180 => (1.0 - x - w, 1.0 - y - h, w, h),
+            // rotate90 sends stored (x, y) to (H-1-y, x).
+            Orientation::Rotate90 => (y, 1.0 - x - w, h, w),
+            // rotate270 sends stored (x, y) to (y, W-1-x).
+            Orientation::Rotate270 => (1.0 - y - h, x, h, w),
+            // Turned, then mirrored: the mirror undone first.
+            Orientation::Rotate90FlipH => (y, x, h, w),
+            Orientation::Rotate270FlipH => (1.0 - y - h, 1.0 - x - w, h, w),
+        };
+        Crop {
+            x: x.max(0.0),
+            y: y.max(0.0),
+            w,
+            h,
+        }
+    }
+
     /// The box in pixels of a `width`×`height` picture: (left, top, width,
     /// height), at least one pixel.
     pub fn in_pixels(&self, width: u32, height: u32) -> (f64, f64, f64, f64) {
@@ -182,6 +208,50 @@ mod tests {
             "inf,0,1,1",
         ] {
             assert!(Crop::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_crop_of_the_turned_picture_is_the_same_pixels_cropped_before_turning() {
+        use image::{DynamicImage, GenericImageView, RgbImage};
+        let stored = DynamicImage::ImageRgb8(RgbImage::from_fn(8, 4, |x, y| {
+            image::Rgb([x as u8 * 30, y as u8 * 60, (x * 7 + y * 13) as u8])
+        }));
+        for exif in 1..=8u8 {
+            let orientation = Orientation::from_exif(exif).unwrap();
+            let mut oriented = stored.clone();
+            oriented.apply_orientation(orientation);
+            let (ow, oh) = oriented.dimensions();
+            // Boxes on whole pixels of the oriented picture.
+            for (x, y, w, h) in [
+                (0, 0, ow, oh),
+                (1, 0, 2, 3),
+                (0, 1, ow - 1, 1),
+                (2, 2, 1, 1),
+            ] {
+                let crop = Crop {
+                    x: f64::from(x) / f64::from(ow),
+                    y: f64::from(y) / f64::from(oh),
+                    w: f64::from(w) / f64::from(ow),
+                    h: f64::from(h) / f64::from(oh),
+                };
+                let want = oriented.crop_imm(x, y, w, h);
+                let (sw, sh) = stored.dimensions();
+                let (left, top, width, height) = crop.unoriented(orientation).in_pixels(sw, sh);
+                let mut got = stored.crop_imm(
+                    left.round() as u32,
+                    top.round() as u32,
+                    width.round() as u32,
+                    height.round() as u32,
+                );
+                got.apply_orientation(orientation);
+                assert_eq!(
+                    got.to_rgb8(),
+                    want.to_rgb8(),
+                    "orientation {exif}, box {:?}",
+                    (x, y, w, h)
+                );
+            }
         }
     }
 

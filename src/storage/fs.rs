@@ -1,6 +1,7 @@
 //! The local-disk store under MEDIA_ROOT. A save is atomic per file (temp
 //! file in the same directory, fsync, rename, directory fsync) and all or
-//! none per set (files already renamed are removed if a later one fails).
+//! none per set (the files of a set are written at once, and those renamed
+//! are removed if another one fails).
 //! Names must be plain (`is_plain_name`) and may not reach outside the
 //! root through a symbolic link. Temp files carry a prefix and are swept
 //! by age only, so a starting process never removes another's save in
@@ -84,22 +85,41 @@ impl Storage for FileStorage {
     }
 
     fn save_all(&self, files: &[NewFile<'_>]) -> io::Result<()> {
-        let mut written = Vec::with_capacity(files.len());
-        let mut directories = BTreeSet::new();
-        let result = files.iter().try_for_each(|file| {
-            let path = self.save_one(file)?;
-            if let Some(parent) = path.parent() {
-                directories.insert(parent.to_path_buf());
-            }
-            written.push(path);
-            Ok(())
-        });
-        // A rename is durable only once its directory is synced.
-        let result = result.and_then(|()| {
-            directories
+        // Each file written and synced on a thread of its own: the disk
+        // takes the syncs of a picture's renditions in one journal commit
+        // rather than one after another.
+        let results: Vec<io::Result<PathBuf>> = std::thread::scope(|scope| {
+            let saves: Vec<_> = files
                 .iter()
-                .try_for_each(|dir| File::open(dir)?.sync_all())
+                .map(|file| scope.spawn(move || self.save_one(file)))
+                .collect();
+            saves
+                .into_iter()
+                .map(|save| {
+                    save.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("a save panicked")))
+                })
+                .collect()
         });
+        let mut written = Vec::with_capacity(files.len());
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(path) => written.push(path),
+                Err(error) => failure = failure.or(Some(error)),
+            }
+        }
+        let directories: BTreeSet<PathBuf> = written
+            .iter()
+            .filter_map(|path| path.parent().map(PathBuf::from))
+            .collect();
+        // A rename is durable only once its directory is synced.
+        let result = match failure {
+            Some(error) => Err(error),
+            None => directories
+                .iter()
+                .try_for_each(|dir| File::open(dir)?.sync_all()),
+        };
         if result.is_err() {
             for path in written {
                 let _ = fs::remove_file(path);

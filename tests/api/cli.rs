@@ -166,3 +166,91 @@ async fn postgres_over_tls_works_when_the_database_is_postgres() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Replicas share one database: a per-process random secret would sign
+/// tokens the others refuse, so PostgreSQL without JWT_SECRET does not
+/// serve.
+#[test]
+fn serving_postgres_needs_a_shared_jwt_secret() {
+    let output = Command::new(env!("CARGO_BIN_EXE_portrait"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("JWT_SECRET") && stderr.contains("PostgreSQL"),
+        "{stderr}"
+    );
+}
+
+/// Three replicas starting at once on one empty PostgreSQL database: the
+/// migrations are applied once, under an advisory lock, and all three
+/// start. Runs on the PostgreSQL pass.
+#[test]
+fn replicas_starting_together_apply_the_migrations_once() {
+    use diesel::{Connection, RunQueryDsl};
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
+        return;
+    };
+    if !admin.starts_with("postgres") {
+        return;
+    }
+    let name = format!("portrait_replicas_{}", std::process::id());
+    let mut conn = diesel::pg::PgConnection::establish(&admin).unwrap();
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_portrait"))
+                .arg("migrate")
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("DATABASE_URL", url.as_str())
+                .env("MEDIA_ROOT", dir.path().join("media"))
+                .env("EMAIL_URL", format!("file://{}", dir.path().display()))
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect();
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count() as i64;
+    let applied = {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut replica = diesel::pg::PgConnection::establish(url.as_str()).unwrap();
+        diesel::sql_query("SELECT COUNT(*) AS n FROM __diesel_schema_migrations")
+            .load::<Count>(&mut replica)
+            .unwrap()[0]
+            .n
+    };
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .unwrap();
+    for output in outputs {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(applied, migrations);
+}
