@@ -134,6 +134,11 @@ impl Metrics {
 
     /// One answered request.
     pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        // Any token is a method to HTTP: only the standard ones are labels.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
         self.requests
             .with_label_values(&[route, method, status_label(status)])
             .inc();

@@ -22,13 +22,17 @@ pub(crate) fn profile_answer(ctx: &AppContext, user: &User, profile: &Profile) -
         .json(ProfileBody::new(user, profile, ctx))
 }
 
-/// The request's `If-Match`, if it sent one.
+/// The request's `If-Match`, if it sent one. A value that is not text
+/// names no version we ever sent: it matches nothing (412), never "no
+/// condition".
 pub(crate) fn if_match(req: &HttpRequest) -> Option<IfMatch> {
-    let values: Vec<&str> = req
-        .headers()
-        .get_all(header::IF_MATCH)
-        .filter_map(|value| value.to_str().ok())
-        .collect();
+    let mut values = Vec::new();
+    for value in req.headers().get_all(header::IF_MATCH) {
+        match value.to_str() {
+            Ok(text) => values.push(text),
+            Err(_) => return Some(IfMatch::Tags(Vec::new())),
+        }
+    }
     (!values.is_empty()).then(|| IfMatch::parse(&values.join(",")))
 }
 

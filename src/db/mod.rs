@@ -97,7 +97,8 @@ const MIGRATION_LOCK: i64 = 0x706f_7274_7261_6974;
 /// Applies the pending migrations of the connection's backend; returns how
 /// many were applied. On PostgreSQL it holds an advisory lock meanwhile,
 /// so that replicas starting together apply them once: the others wait,
-/// then find nothing pending. (SQLite's own file lock does the same.)
+/// then find nothing pending. (SQLite is one machine's file: replicas of
+/// it are not a thing.)
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, DbError> {
     let applied = match conn {
         AnyConnection::Postgresql(conn) => {
@@ -107,8 +108,10 @@ pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, DbError> {
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|versions| versions.len())
                 .map_err(|error| error.to_string());
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-                .execute(conn)?;
+            // A failed migration's error is the one worth reporting; the
+            // lock goes with the connection anyway.
+            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(conn);
             return applied.map_err(DbError::Migrate);
         }
         AnyConnection::Sqlite(conn) => conn

@@ -234,11 +234,15 @@ pub fn process(
         // The largest WebP is most of the work (its pixels outnumber all
         // the others'): it gets the second thread, the rest stays here.
         std::thread::scope(|scope| {
-            let largest_webp = scope.spawn(|| webp_of(largest));
+            // No thread to be had: encoded here, after the others.
+            let largest_webp = std::thread::Builder::new().spawn_scoped(scope, || webp_of(largest));
             let primary = primaries();
             let mut webp = smaller.iter().map(webp_of).collect::<Result<Vec<_>, _>>();
             let thumbhash = thumbhash::thumbhash(smallest);
-            let largest_webp = largest_webp.join().map_err(|_| ImagingError::Corrupt);
+            let largest_webp = match largest_webp {
+                Ok(thread) => thread.join().map_err(|_| ImagingError::Corrupt),
+                Err(_) => Ok(webp_of(largest)),
+            };
             if let Ok(webp) = &mut webp {
                 webp.push(largest_webp??);
             }

@@ -123,10 +123,23 @@ impl Mailer {
             ))
             .map_err(|e| SendError(format!("cannot build the message: {e}")))?;
         match &self.transport {
-            Backend::Smtp(smtp) => smtp
-                .send(&message)
-                .map(drop)
-                .map_err(|e| SendError(format!("SMTP: {e}"))),
+            // Only the kind and code: the server's own text often names
+            // the recipient ("550 <bob@…>: rejected").
+            Backend::Smtp(smtp) => smtp.send(&message).map(drop).map_err(|e| {
+                let code = e
+                    .status()
+                    .map_or_else(|| "no reply code".to_owned(), |code| code.to_string());
+                let kind = if e.is_permanent() {
+                    "the server refused the message for good"
+                } else if e.is_transient() {
+                    "the server refused the message for now"
+                } else if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "connection, TLS or protocol failure"
+                };
+                SendError(format!("SMTP: {kind} ({code})"))
+            }),
             Backend::File { dir, transport } => std::fs::create_dir_all(dir)
                 .map_err(|e| SendError(format!("file: {e}")))
                 .and_then(|()| {

@@ -27,7 +27,7 @@ use crate::db::AnyConnection;
 use crate::domain::{is_nfkc, normalize_username};
 use crate::error::ServiceError;
 use crate::models::picture::{stem_of, PictureFiles};
-use crate::models::profile::{DEFAULT_IMAGE, DEFAULT_IMAGE_SIZE};
+use crate::models::profile::DEFAULT_IMAGE;
 use crate::models::{Profile, User};
 use crate::services::pictures;
 use crate::signals::PostSave;
@@ -206,7 +206,7 @@ fn check_picture_files(
             let legacy = PictureFiles::of_profile(&profile).is_none();
             if present.is_empty() {
                 if fix {
-                    reset_if_unchanged(conn, &profile)?;
+                    pictures::reset_if_unchanged(ctx, &profile)?;
                 }
                 report
                     .profiles_missing_file
@@ -246,29 +246,6 @@ fn size_in_name(name: &str) -> u32 {
         .and_then(|rest| rest.split('.').next())
         .and_then(|width| width.parse().ok())
         .unwrap_or(0)
-}
-
-/// Puts a profile whose picture is gone back on the default picture, only
-/// if it still shows that picture (an upload may have replaced it since).
-fn reset_if_unchanged(conn: &mut AnyConnection, profile: &Profile) -> Result<(), ServiceError> {
-    atomic(conn, |work| -> Result<_, ServiceError> {
-        diesel::update(
-            profiles::table
-                .filter(profiles::id.eq(profile.id))
-                .filter(profiles::image_stem.eq(&profile.image_stem)),
-        )
-        .set((
-            profiles::image.eq(DEFAULT_IMAGE),
-            profiles::image_width.eq(DEFAULT_IMAGE_SIZE.0),
-            profiles::image_height.eq(DEFAULT_IMAGE_SIZE.1),
-            profiles::image_stem.eq("default"),
-            profiles::image_variants.eq(""),
-            profiles::image_thumbhash.eq(None::<String>),
-            profiles::updated_at.eq(crate::clock::now()),
-        ))
-        .execute(work.conn)?;
-        Ok(())
-    })
 }
 
 /// Files under profile_pics that no profile names, older than `grace`.

@@ -222,14 +222,30 @@ pub fn regenerate(ctx: &AppContext, profile: &Profile, source: &str) -> Result<(
         }
     };
     let picture = process(ctx, &bytes, Crop::WHOLE, 1)?;
-    let user = User::find(&mut *connection(ctx)?, profile.user_id)?
-        .ok_or(ServiceError::NotFound("No user with this id."))?;
-    // Only while the profile still shows the picture being repaired.
-    let current = IfMatch::Tags(vec![crate::services::profiles::etag(&user, profile)]);
+    let (user, current) = unchanged(ctx, profile)?;
     match replace(ctx, &user, picture, Some(current)) {
         Ok(_) | Err(ServiceError::PreconditionFailed) => Ok(()),
         Err(error) => Err(error),
     }
+}
+
+/// `portrait check --fix`: a profile whose picture files are all gone goes
+/// back to the default picture, if it still shows that picture.
+pub fn reset_if_unchanged(ctx: &AppContext, profile: &Profile) -> Result<(), ServiceError> {
+    let (user, current) = unchanged(ctx, profile)?;
+    match reset(ctx, &user, Some(current)) {
+        Ok(_) | Err(ServiceError::PreconditionFailed) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// The owner of `profile`, and the condition "the profile is still as the
+/// check read it" (an upload may have replaced it since).
+fn unchanged(ctx: &AppContext, profile: &Profile) -> Result<(User, IfMatch), ServiceError> {
+    let user = User::find(&mut *connection(ctx)?, profile.user_id)?
+        .ok_or(ServiceError::NotFound("No user with this id."))?;
+    let current = IfMatch::Tags(vec![crate::services::profiles::etag(&user, profile)]);
+    Ok((user, current))
 }
 
 /// Puts `user`'s profile back on the default picture, if it still matches

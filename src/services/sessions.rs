@@ -47,6 +47,7 @@ pub fn rotate(ctx: &AppContext, refresh_token: &str) -> Result<TokenPair, Servic
     let claims = verified(ctx, refresh_token)?;
     let (jti, family) = ids(&claims)?;
     let issued = atomic(&mut *connection(ctx)?, |work| -> Result<_, ServiceError> {
+        lock_family(work.conn, family)?;
         let now = crate::clock::now();
         let row = match standing(work.conn, jti, family, now)? {
             Standing::Live(row) => row,
@@ -80,6 +81,7 @@ pub fn logout(ctx: &AppContext, refresh_token: &str) -> Result<(), ServiceError>
     let claims = verified(ctx, refresh_token)?;
     let (jti, family) = ids(&claims)?;
     let ended = atomic(&mut *connection(ctx)?, |work| -> Result<_, ServiceError> {
+        lock_family(work.conn, family)?;
         let now = crate::clock::now();
         let standing = standing(work.conn, jti, family, now)?;
         if !matches!(standing, Standing::Dead) {
@@ -180,6 +182,20 @@ fn standing(
         Some(row) if row.spent_at.is_some() => Standing::Replayed,
         Some(row) => Standing::Live(row),
     })
+}
+
+/// One change to a family at a time, until the transaction ends. On
+/// PostgreSQL a revocation's UPDATE would otherwise not see a successor
+/// that a concurrent rotation commits meanwhile (its snapshot predates
+/// it), and two revocations could deadlock on each other's rows. SQLite's
+/// write transactions already run one at a time.
+fn lock_family(conn: &mut AnyConnection, family: &str) -> Result<(), diesel::result::Error> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(family)
+            .execute(pg)?;
+    }
+    Ok(())
 }
 
 fn revoke_family(

@@ -218,12 +218,23 @@ pub fn update(
         if email_changed {
             let outbox = std::sync::Arc::clone(&ctx.outbox);
             let old_address = current.email.clone();
+            // The change itself is never refused for it, but its emails
+            // count against the addresses' rate like any other: a loop of
+            // changes cannot flood the outbox or someone's mailbox.
+            let client = crate::auth::throttle::ClientKey::from(update.client);
+            let rates = std::sync::Arc::clone(&ctx.email_rates);
+            let new_address = changes.email_normalized.clone().unwrap_or_default();
+            let old_normalized = current.email_normalized.clone();
             work.on_commit(move || {
-                outbox.send(Job::VerifyEmail { user_id: id });
-                outbox.send(Job::EmailChanged {
-                    user_id: id,
-                    old_address,
-                });
+                if rates.allow(client, &new_address).is_ok() {
+                    outbox.send(Job::VerifyEmail { user_id: id });
+                }
+                if rates.allow(client, &old_normalized).is_ok() {
+                    outbox.send(Job::EmailChanged {
+                        user_id: id,
+                        old_address,
+                    });
+                }
             });
         }
         let (user, profile) = find(work.conn, id)?;
@@ -306,7 +317,9 @@ pub fn delete(ctx: &AppContext, actor: &User, id: i64) -> Result<(), ServiceErro
         }));
     }
     atomic(&mut conn, |work| {
-        let profile = Profile::of_user(work.conn, id)?;
+        // Locked: an upload committing meanwhile must not leave its new
+        // files behind the cascade.
+        let profile = Profile::of_user_for_update(work.conn, id)?;
         let deleted = diesel::delete(users::table.find(id)).execute(work.conn)?;
         if deleted == 0 {
             return Err(ServiceError::NotFound("No user with this id."));

@@ -88,16 +88,23 @@ impl Storage for FileStorage {
         // Each file written and synced on a thread of its own: the disk
         // takes the syncs of a picture's renditions in one journal commit
         // rather than one after another.
+        // A thread the system will not give is a file saved here instead.
         let results: Vec<io::Result<PathBuf>> = std::thread::scope(|scope| {
             let saves: Vec<_> = files
                 .iter()
-                .map(|file| scope.spawn(move || self.save_one(file)))
+                .map(|file| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, move || self.save_one(file))
+                        .map_err(|_| file)
+                })
                 .collect();
             saves
                 .into_iter()
-                .map(|save| {
-                    save.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("a save panicked")))
+                .map(|save| match save {
+                    Ok(thread) => thread
+                        .join()
+                        .unwrap_or_else(|_| Err(io::Error::other("a save panicked"))),
+                    Err(file) => self.save_one(file),
                 })
                 .collect()
         });
