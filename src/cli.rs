@@ -62,6 +62,7 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
+    crate::startup::init_tls();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {

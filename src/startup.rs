@@ -56,6 +56,17 @@ pub type ConnectReceivers = fn(&mut Signals, Arc<dyn Storage>);
 /// younger one may be another process's save in flight.
 const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
 
+/// Initialises OpenSSL (libpq's TLS, email's STARTTLS and SMTPS) the way
+/// the `openssl` crates do, without an exit-time cleanup. Whoever
+/// initialises it first decides: libpq would register OpenSSL's cleanup
+/// at exit, and a thread still in a TLS handshake when the process exits
+/// (the outbox opening a connection for a late email, a pool growing)
+/// then finds OpenSSL freed under it: SIGSEGV at exit. Call it before the
+/// first connection; calling it again does nothing.
+pub fn init_tls() {
+    openssl_sys::init();
+}
+
 /// Everything but the HTTP server, with portrait's own receivers.
 pub fn build_default_context(settings: Settings) -> Result<AppContext, StartError> {
     build_context(settings, receivers::connect_default_receivers)
@@ -67,6 +78,7 @@ pub fn build_context(
     settings: Settings,
     connect: ConnectReceivers,
 ) -> Result<AppContext, StartError> {
+    init_tls();
     let mut conn = db::establish(&settings.database_url)?;
     let applied = db::run_migrations(&mut conn)?;
     if applied > 0 {

@@ -199,6 +199,7 @@ fn replicas_starting_together_apply_the_migrations_once() {
     if !admin.starts_with("postgres") {
         return;
     }
+    portrait::startup::init_tls();
     let name = format!("portrait_replicas_{}", std::process::id());
     let mut conn = diesel::pg::PgConnection::establish(&admin).unwrap();
     diesel::sql_query(format!("CREATE DATABASE \"{name}\""))

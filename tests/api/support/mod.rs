@@ -79,6 +79,8 @@ pub async fn spawn_app_with(
     overrides: &[(&'static str, &str)],
     connect: ConnectReceivers,
 ) -> TestApp {
+    // Before this test's first PostgreSQL connection (see init_tls).
+    portrait::startup::init_tls();
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             portrait::telemetry::init(portrait::settings::LogFormat::Human);
