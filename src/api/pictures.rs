@@ -39,6 +39,7 @@ pub struct PictureUpload {
     /// its EXIF orientation, applied before resizing; the whole picture
     /// when absent.
     #[schema(
+        nullable = false,
         pattern = r"^\s*[0-9.eE+-]+\s*(,\s*[0-9.eE+-]+\s*){3}$",
         example = "0.1,0,0.8,1"
     )]
