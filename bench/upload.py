@@ -11,6 +11,11 @@ JPEG against WebP, for the photo and for a picture of flat areas and
 edges.
 
 Usage: bench/upload.py [--runs 40] [--clients 20] [--binary target/release/portrait]
+       bench/upload.py --storage s3 [--runs 40] [--s3s-fs PATH]
+With `--storage s3` it instead times the same upload on two servers side by
+side, interleaved: one storing on local disk, one on an s3s-fs server on
+loopback (MEDIA_STORAGE=s3://…, real SigV4), and reports both medians and
+their ratio.
 Needs: djpeg (Debian's libjpeg-turbo-progs); the photo is made by
 `cargo run --release --features bench-tools --bin bench_photo` if missing.
 """
@@ -87,6 +92,8 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/portrait"))
     parser.add_argument("--photo", default=os.path.join(ROOT, "bench/out/photo-12mp.jpg"))
     parser.add_argument("--flat", default=os.path.join(ROOT, "bench/out/flat-12mp.jpg"))
+    parser.add_argument("--storage", choices=["file", "s3"], default="file")
+    parser.add_argument("--s3s-fs", default=os.path.expanduser("~/.cache/portrait-ci/s3s-fs-0.14.1/bin/s3s-fs"))
     args = parser.parse_args()
 
     for path, extra in [(args.photo, []), (args.flat, ["4000", "3000", "4", "flat"])]:
@@ -95,6 +102,9 @@ def main():
             subprocess.run(["cargo", "run", "--release", "--quiet", "--features", "bench-tools", "--bin", "bench_photo", "--", path, *extra], check=True, cwd=ROOT)
     photo_bytes = open(args.photo, "rb").read()
     body, content_type = multipart(photo_bytes)
+
+    if args.storage == "s3":
+        return compare_storage(args, body, content_type)
 
     work = tempfile.mkdtemp(prefix="portrait-bench-")
     port = free_port()
@@ -179,6 +189,72 @@ def main():
         "qualities": {"JPEG_QUALITY": env.get("JPEG_QUALITY", "85"), "WEBP_QUALITY": env.get("WEBP_QUALITY", "80")},
     }
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def start_server(binary, work, extra):
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": f"sqlite://{work}/bench.sqlite3",
+        "MEDIA_ROOT": f"{work}/media",
+        "BIND_ADDR": f"127.0.0.1:{port}",
+        "JWT_SECRET": "benchmark-secret-that-is-long-enough-123",
+        "RUST_LOG": "warn",
+        "REGISTER_RATE": "off",
+        "UPLOAD_RATE": "off",
+        "EMAIL_URL": f"file://{work}/outbox",
+    })
+    env.update(extra)
+    server = subprocess.Popen([binary, "serve"], env=env)
+    wait_healthy(port)
+    return server, port
+
+
+def compare_storage(args, body, content_type):
+    """The same upload on local disk and on S3 (s3s-fs on loopback), interleaved."""
+    work = tempfile.mkdtemp(prefix="portrait-bench-s3-")
+    os.makedirs(f"{work}/s3/bench")
+    s3_port = free_port()
+    store = subprocess.Popen([args.s3s_fs, "--host", "127.0.0.1", "--port", str(s3_port),
+                              "--access-key", "bench-access", "--secret-key", "bench-secret-0123456789",
+                              f"{work}/s3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers = []
+    try:
+        os.makedirs(f"{work}/local")
+        os.makedirs(f"{work}/remote")
+        servers.append(start_server(args.binary, f"{work}/local", {}))
+        servers.append(start_server(args.binary, f"{work}/remote", {
+            "MEDIA_STORAGE": "s3://bench",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench-access",
+            "AWS_SECRET_ACCESS_KEY": "bench-secret-0123456789",
+        }))
+        uploaders = [Uploader(port, register_and_sign_in(port, "bench")[1], body, content_type)
+                     for _, port in servers]
+        for _ in range(3):
+            for uploader in uploaders:
+                uploader.upload()
+        times = [[], []]
+        for _ in range(args.runs):
+            for i, uploader in enumerate(uploaders):
+                times[i].append(uploader.upload())
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=30)
+        store.kill()
+        store.wait()
+    local_ms = statistics.median(times[0]) * 1000
+    s3_ms = statistics.median(times[1]) * 1000
+    print(json.dumps({
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "runs": args.runs,
+        "upload_median_ms_local_disk": round(local_ms, 2),
+        "upload_median_ms_s3s_fs": round(s3_ms, 2),
+        "ratio_s3_over_local": round(s3_ms / local_ms, 3),
+    }, indent=2))
     return 0
 
 

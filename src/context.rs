@@ -10,11 +10,12 @@ use tokio::sync::Semaphore;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::{HashQueue, PasswordHasher};
-use crate::auth::throttle::{ClientKey, LoginThrottle};
+use crate::auth::throttle::ClientKey;
 use crate::db::DbPool;
 use crate::rates::{EmailRates, RateThrottle};
 use crate::services::mailing::Outbox;
 use crate::services::pictures::DefaultPicture;
+use crate::services::sign_in_throttle::SignInThrottle;
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::storage::Storage;
@@ -29,7 +30,7 @@ pub struct AppContext {
     pub passwords: Arc<PasswordHasher>,
     /// argon2's own bounded queue, in front of `passwords`.
     pub hash_queue: Arc<HashQueue>,
-    pub throttle: Arc<LoginThrottle>,
+    pub throttle: Arc<SignInThrottle>,
     /// UPLOAD_RATE, per user id.
     pub upload_rate: Arc<RateThrottle<i64>>,
     /// REGISTER_RATE, per client.

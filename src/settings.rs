@@ -75,6 +75,8 @@ pub struct Settings {
     pub bind_addr: SocketAddr,
     pub media_root: PathBuf,
     pub media_url: String,
+    /// Where pictures are stored (MEDIA_STORAGE with the AWS_* settings).
+    pub media_storage: crate::storage::MediaStorage,
     /// `None` when JWT_SECRET is unset: a random one is made at start.
     pub jwt_secret: Option<String>,
     pub access_token_ttl: Duration,
@@ -265,6 +267,7 @@ impl fmt::Debug for Settings {
             .field("bind_addr", &self.bind_addr)
             .field("media_root", &self.media_root)
             .field("media_url", &self.media_url)
+            .field("media_storage", &self.media_storage)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "…"))
             .finish_non_exhaustive()
     }
@@ -361,6 +364,7 @@ impl Settings {
             })?,
             media_root: PathBuf::from(get("MEDIA_ROOT").unwrap_or_else(|| "./media".into())),
             media_url,
+            media_storage: media_storage(&reader, &get)?,
             jwt_secret,
             access_token_ttl: Duration::from_secs(reader.number(
                 "ACCESS_TOKEN_TTL",
@@ -490,6 +494,50 @@ impl Settings {
     }
 }
 
+/// MEDIA_STORAGE: `file`, or `s3://BUCKET[/PREFIX]` with the usual AWS_*
+/// variables (AWS_ENDPOINT_URL for a store other than Amazon's).
+fn media_storage(
+    reader: &Reader<'_>,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::storage::MediaStorage, SettingError> {
+    use crate::storage::{MediaStorage, S3Location};
+    let kind = reader.parse("MEDIA_STORAGE", "file", |raw| {
+        if raw == "file" {
+            Ok(None)
+        } else {
+            S3Location::parse(raw).map(Some)
+        }
+    })?;
+    let Some((bucket, prefix)) = kind else {
+        return Ok(MediaStorage::File);
+    };
+    let endpoint = reader.parse("AWS_ENDPOINT_URL", "", |raw| {
+        if raw.is_empty() {
+            Ok(None)
+        } else if raw.starts_with("http://") || raw.starts_with("https://") {
+            Ok(Some(raw.trim_end_matches('/').to_owned()))
+        } else {
+            Err("expected an http:// or https:// address".into())
+        }
+    })?;
+    let access_key_id = get("AWS_ACCESS_KEY_ID");
+    let secret_access_key = get("AWS_SECRET_ACCESS_KEY");
+    if access_key_id.is_some() != secret_access_key.is_some() {
+        return Err(SettingError {
+            name: "AWS_SECRET_ACCESS_KEY",
+            reason: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together".into(),
+        });
+    }
+    Ok(MediaStorage::S3(S3Location {
+        bucket,
+        prefix,
+        endpoint,
+        region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+        access_key_id,
+        secret_access_key,
+    }))
+}
+
 /// The cores this process may use; the defaults of several limits scale
 /// with it.
 pub fn cores() -> usize {
@@ -564,6 +612,53 @@ mod tests {
     fn settings(pairs: &[(&'static str, &str)]) -> Result<Settings, SettingError> {
         let map: HashMap<&str, String> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
         Settings::from_map(&map)
+    }
+
+    #[test]
+    fn media_storage_is_a_local_directory_or_an_s3_bucket_with_a_prefix() {
+        use crate::storage::{MediaStorage, S3Location};
+        assert_eq!(settings(&[]).unwrap().media_storage, MediaStorage::File);
+        let s3 = settings(&[
+            ("MEDIA_STORAGE", "s3://portrait-media/tenant/pics/"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "key"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s3.media_storage,
+            MediaStorage::S3(S3Location {
+                bucket: "portrait-media".into(),
+                prefix: "tenant/pics".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                region: Some("eu-west-1".into()),
+                access_key_id: Some("key".into()),
+                secret_access_key: Some("secret".into()),
+            })
+        );
+        assert!(!format!("{s3:?}").contains("secret\""), "{s3:?}");
+        for (name, value) in [
+            ("MEDIA_STORAGE", "disk"),
+            ("MEDIA_STORAGE", "s3://"),
+            ("MEDIA_STORAGE", "s3://Upper_Case"),
+            ("MEDIA_STORAGE", "s3://bucket/../up"),
+        ] {
+            assert_eq!(
+                settings(&[(name, value)]).unwrap_err().name,
+                "MEDIA_STORAGE"
+            );
+        }
+        let bad_endpoint = settings(&[
+            ("MEDIA_STORAGE", "s3://bucket"),
+            ("AWS_ENDPOINT_URL", "127.0.0.1:9000"),
+        ]);
+        assert_eq!(bad_endpoint.unwrap_err().name, "AWS_ENDPOINT_URL");
+        let half_credentials = settings(&[
+            ("MEDIA_STORAGE", "s3://bucket"),
+            ("AWS_ACCESS_KEY_ID", "key"),
+        ]);
+        assert_eq!(half_credentials.unwrap_err().name, "AWS_SECRET_ACCESS_KEY");
     }
 
     #[test]

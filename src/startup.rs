@@ -28,6 +28,7 @@ use crate::rates::{EmailRates, RateThrottle};
 use crate::receivers;
 use crate::services::mailing::Outbox;
 use crate::services::pictures;
+use crate::services::sign_in_throttle::{SharedThrottle, SignInThrottle};
 use crate::settings::{cores, Settings};
 use crate::signals::Signals;
 use crate::storage::{self, Storage};
@@ -38,6 +39,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("cannot prepare MEDIA_ROOT: {0}")]
     Media(std::io::Error),
+    #[error("cannot use the object store {place}: {reason}")]
+    ObjectStore { place: String, reason: String },
     #[error("cannot listen on BIND_ADDR: {0}")]
     Bind(std::io::Error),
     #[error("cannot listen on METRICS_ADDR: {0}")]
@@ -67,6 +70,22 @@ pub fn init_tls() {
     openssl_sys::init();
 }
 
+/// An error and its causes on one line (object_store's errors nest the
+/// HTTP status under several layers).
+fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
 /// Everything but the HTTP server, with portrait's own receivers.
 pub fn build_default_context(settings: Settings) -> Result<AppContext, StartError> {
     build_context(settings, receivers::connect_default_receivers)
@@ -92,8 +111,19 @@ pub fn build_context(
         settings.database_timeout,
     )?;
 
-    let storage = storage::build(&settings.media_root, &settings.media_url);
-    storage.prepare().map_err(StartError::Media)?;
+    let storage = storage::build(
+        &settings.media_storage,
+        &settings.media_root,
+        &settings.media_url,
+    )
+    .and_then(|storage| storage.prepare().map(|()| storage))
+    .map_err(|error| match &settings.media_storage {
+        storage::MediaStorage::File => StartError::Media(error),
+        storage::MediaStorage::S3(location) => StartError::ObjectStore {
+            place: location.describe(),
+            reason: one_line(&error),
+        },
+    })?;
 
     let mut signals = Signals::default();
     connect(&mut signals, Arc::clone(&storage));
@@ -123,11 +153,21 @@ pub fn build_context(
         )),
         outbox: Arc::new(outbox),
         default_picture: Arc::new(default_picture),
-        throttle: Arc::new(LoginThrottle::new(
-            settings.login_max_failures,
-            settings.login_max_failures_per_client,
-            settings.login_lockout,
-        )),
+        // Replicas share one PostgreSQL: their throttle lives in it.
+        throttle: Arc::new(if settings.database_url.is_postgres() {
+            SignInThrottle::Shared(SharedThrottle::new(
+                pool.clone(),
+                settings.login_max_failures,
+                settings.login_max_failures_per_client,
+                settings.login_lockout,
+            ))
+        } else {
+            SignInThrottle::Local(LoginThrottle::new(
+                settings.login_max_failures,
+                settings.login_max_failures_per_client,
+                settings.login_lockout,
+            ))
+        }),
         upload_rate: Arc::new(RateThrottle::new(settings.upload_rate)),
         register_rate: Arc::new(RateThrottle::new(settings.register_rate)),
         // Two turns per core: while one request hashes, another does the

@@ -41,10 +41,7 @@ pub fn login(
     password: &str,
 ) -> Result<TokenPair, ServiceError> {
     let throttle_key = normalize(username.trim());
-    let attempt = ctx
-        .throttle
-        .begin(client, &throttle_key)
-        .map_err(|retry_after| ServiceError::Throttled { retry_after })?;
+    let attempt = ctx.throttle.begin(client, &throttle_key)?;
 
     // A name no user can have is not looked up (PostgreSQL refuses a NUL
     // in text); it still costs a dummy hash, as an unknown name does.

@@ -14,6 +14,7 @@ pub mod mailing;
 pub mod pictures;
 pub mod profiles;
 pub mod sessions;
+pub mod sign_in_throttle;
 pub mod users;
 
 use crate::context::AppContext;

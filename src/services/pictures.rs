@@ -80,10 +80,12 @@ pub fn install_default(storage: &dyn Storage, default: &DefaultPicture) -> std::
             });
         }
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    storage.save_all(&missing)
+    // One file at a time: replicas starting together write the same
+    // bytes under the same names, and a failed set must never take back a
+    // file another replica put and already serves.
+    missing
+        .iter()
+        .try_for_each(|file| storage.save_all(std::slice::from_ref(file)))
 }
 
 /// Whether the default picture and every rendition of it are stored.

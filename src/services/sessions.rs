@@ -140,6 +140,8 @@ pub fn flush(conn: &mut AnyConnection) -> Result<usize, diesel::result::Error> {
 pub struct Flushed {
     pub refresh_tokens: usize,
     pub email_tokens: usize,
+    /// Rows of the shared sign-in throttle whose window ended.
+    pub sign_in_failures: usize,
 }
 
 /// `portrait flushexpiredtokens`: removes every refresh token and email
@@ -149,6 +151,10 @@ pub fn flush_expired_tokens(ctx: &AppContext) -> Result<Flushed, ServiceError> {
         Ok(Flushed {
             refresh_tokens: flush(work.conn)?,
             email_tokens: crate::services::email_tokens::flush(work.conn)?,
+            sign_in_failures: crate::services::sign_in_throttle::flush(
+                work.conn,
+                ctx.settings.login_lockout,
+            )?,
         })
     })
 }

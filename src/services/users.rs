@@ -283,10 +283,7 @@ fn check_password_change(
             }
             Some(current) => {
                 // A guess at the current password is a sign-in attempt.
-                let attempt = ctx
-                    .throttle
-                    .begin(client, &target.username_normalized)
-                    .map_err(|retry_after| ServiceError::Throttled { retry_after })?;
+                let attempt = ctx.throttle.begin(client, &target.username_normalized)?;
                 if ctx.passwords.verify(current, &target.password_hash) {
                     attempt.succeeded();
                 } else {

@@ -9,6 +9,9 @@
 //! it off the async workers.
 
 mod fs;
+mod s3;
+
+pub use s3::S3Location;
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -72,9 +75,25 @@ pub trait Storage: Send + Sync {
     fn sweep_leftovers(&self, min_age: Duration) -> io::Result<usize>;
 }
 
-/// The store MEDIA_ROOT and MEDIA_URL describe.
-pub fn build(media_root: &Path, media_url: &str) -> Arc<dyn Storage> {
-    Arc::new(fs::FileStorage::new(media_root, media_url))
+/// Which store MEDIA_STORAGE names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaStorage {
+    /// MEDIA_ROOT on local disk.
+    File,
+    S3(S3Location),
+}
+
+/// The store MEDIA_STORAGE names, serving at MEDIA_URL. An S3 store is
+/// only described here; `prepare` is what reaches it.
+pub fn build(
+    kind: &MediaStorage,
+    media_root: &Path,
+    media_url: &str,
+) -> io::Result<Arc<dyn Storage>> {
+    Ok(match kind {
+        MediaStorage::File => Arc::new(fs::FileStorage::new(media_root, media_url)),
+        MediaStorage::S3(location) => Arc::new(s3::S3Storage::new(location, media_url)?),
+    })
 }
 
 /// A new unguessable name under `dir` (128 random bits).

@@ -50,6 +50,58 @@ async fn an_inactive_user_cannot_sign_in_and_its_tokens_stop_working() {
     assert_problem(app.get("/profile", Some(&alice.token)).await, 401).await;
 }
 
+/// Two apps on one PostgreSQL database are two replicas: failures count
+/// in the database, whichever takes them; a success on one clears them for
+/// both; a flush removes ended windows. (On SQLite, one machine serves and
+/// the throttle is in memory: nothing to share.)
+#[tokio::test]
+async fn on_postgresql_failures_count_across_replicas_sharing_the_database() {
+    let first = spawn_app_with_settings(&[("LOGIN_MAX_FAILURES", "4")]).await;
+    if !first.database_url.starts_with("postgres") {
+        return;
+    }
+    let second = spawn_app_with_settings(&[
+        ("LOGIN_MAX_FAILURES", "4"),
+        ("DATABASE_URL", first.database_url.as_str()),
+    ])
+    .await;
+    first.register("alice").await;
+    // A success on the second replica clears what the first counted.
+    assert_problem(first.login("alice", "wrong password").await, 401).await;
+    assert_eq!(
+        second.login("alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    for app in [&first, &second, &first, &second] {
+        assert_problem(app.login("alice", "wrong password").await, 401).await;
+    }
+    for app in [&first, &second] {
+        let throttled = app.login("alice", PASSWORD).await;
+        assert!(throttled.headers().contains_key("retry-after"));
+        assert_problem(throttled, 429).await;
+    }
+    // Counted under a hash, never the username.
+    assert_eq!(
+        first.count_rows("SELECT COUNT(*) AS n FROM login_failures WHERE key LIKE '%alice%'"),
+        0
+    );
+    assert_eq!(
+        first.count_rows("SELECT COUNT(*) AS n FROM login_failures WHERE failures = 4"),
+        1
+    );
+    // Ended windows go with flushexpiredtokens.
+    use diesel::RunQueryDsl;
+    diesel::sql_query("UPDATE login_failures SET window_started = now() - interval '1 day'")
+        .execute(&mut *first.db())
+        .unwrap();
+    let flushed = first.command().arg("flushexpiredtokens").output().unwrap();
+    assert!(flushed.status.success());
+    assert_eq!(
+        first.count_rows("SELECT COUNT(*) AS n FROM login_failures"),
+        0
+    );
+}
+
 #[tokio::test]
 async fn repeated_failures_are_throttled_with_retry_after() {
     let app = spawn_app_with_settings(&[("LOGIN_MAX_FAILURES", "3")]).await;

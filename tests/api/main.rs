@@ -14,6 +14,7 @@ mod pictures;
 mod profiles;
 mod reliability;
 mod renditions;
+mod s3;
 mod sessions;
 mod signals;
 mod support;

@@ -2,7 +2,6 @@
 //! bytes, the file lifecycle, /media serving.
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use image::GenericImageView;
@@ -23,21 +22,19 @@ async fn upload_ok(app: &TestApp, user: &TestUser, bytes: Vec<u8>) -> Value {
     response.json().await.unwrap()
 }
 
-/// The stored file behind a profile's image URL.
-fn stored_file(app: &TestApp, profile: &Value) -> std::path::PathBuf {
+/// The stored name behind a profile's image URL (in either store).
+fn stored_file(profile: &Value) -> String {
     let url = profile["image"]["url"].as_str().unwrap();
-    app.media_root.join(url.strip_prefix("/media/").unwrap())
+    url.strip_prefix("/media/").unwrap().to_owned()
 }
 
 fn stored_pics(app: &TestApp) -> Vec<String> {
-    std::fs::read_dir(app.media_root.join("profile_pics"))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
+    app.stored_pics()
 }
 
-fn decode(path: &Path) -> image::DynamicImage {
-    image::load_from_memory(&std::fs::read(path).unwrap()).unwrap()
+/// The picture a profile shows, decoded from the store's bytes.
+fn decode(app: &TestApp, profile: &Value) -> image::DynamicImage {
+    image::load_from_memory(&app.stored_picture(profile)).unwrap()
 }
 
 #[tokio::test]
@@ -60,7 +57,7 @@ async fn a_large_jpeg_is_stored_as_a_300_pixel_jpeg_under_a_new_name() {
         "{stem}"
     );
 
-    let stored = decode(&stored_file(&app, &profile)).into_rgb8();
+    let stored = decode(&app, &profile).into_rgb8();
     assert_eq!(stored.dimensions(), (300, 225));
     assert!(close_to(stored.get_pixel(30, 30).0, RED));
     assert!(close_to(stored.get_pixel(270, 200).0, BLUE));
@@ -89,7 +86,7 @@ async fn every_exif_orientation_is_applied() {
             (Some(64), Some(32)),
             "orientation {orientation}"
         );
-        let result = decode(&stored_file(&app, &profile)).into_rgb8();
+        let result = decode(&app, &profile).into_rgb8();
         assert_eq!(result.dimensions(), (64, 32));
         assert!(
             close_to(result.get_pixel(8, 4).0, RED),
@@ -113,7 +110,7 @@ async fn metadata_is_dropped_from_the_stored_bytes() {
     let original = with_exif(&jpeg(&marked(400, 300)), &exif_block(1));
     assert!(original.windows(9).any(|w| w == b"SECRETCAM"));
     let profile = upload_ok(&app, &alice, original).await;
-    let stored = std::fs::read(stored_file(&app, &profile)).unwrap();
+    let stored = app.stored_picture(&profile);
     for needle in [&b"Exif"[..], b"SECRETCAM", b"GPS-SECRET"] {
         assert!(
             !stored.windows(needle.len()).any(|w| w == needle),
@@ -130,7 +127,7 @@ async fn transparency_is_kept_as_png_and_opaque_png_becomes_jpeg() {
     let profile = upload_ok(&app, &alice, alpha_png(600, 400)).await;
     let url = profile["image"]["url"].as_str().unwrap();
     assert!(url.ends_with(".png"), "{url}");
-    let stored = decode(&stored_file(&app, &profile)).into_rgba8();
+    let stored = decode(&app, &profile).into_rgba8();
     assert_eq!(stored.dimensions(), (300, 200));
     assert_eq!(stored.get_pixel(20, 100).0[3], 0);
     assert_eq!(stored.get_pixel(280, 100).0[3], 255);
@@ -155,7 +152,7 @@ async fn gif_webp_cmyk_and_16_bit_sources_come_out_right() {
 
     // 80×60: only the 64 box fits it, so 64×48 is every rendition.
     let profile = upload_ok(&app, &alice, animated_gif(80, 60)).await;
-    let first_frame = decode(&stored_file(&app, &profile)).into_rgb8();
+    let first_frame = decode(&app, &profile).into_rgb8();
     assert_eq!(first_frame.dimensions(), (64, 48));
     assert!(
         close_to(first_frame.get_pixel(32, 24).0, RED),
@@ -171,11 +168,11 @@ async fn gif_webp_cmyk_and_16_bit_sources_come_out_right() {
         ),
         (Some(300), Some(150))
     );
-    let stored = decode(&stored_file(&app, &profile)).into_rgb8();
+    let stored = decode(&app, &profile).into_rgb8();
     assert!(close_to(stored.get_pixel(20, 20).0, RED));
 
     let profile = upload_ok(&app, &alice, cmyk_jpeg(640, 480, RED)).await;
-    let stored = decode(&stored_file(&app, &profile)).into_rgb8();
+    let stored = decode(&app, &profile).into_rgb8();
     assert_eq!(stored.dimensions(), (300, 225));
     assert!(
         close_to(stored.get_pixel(150, 110).0, RED),
@@ -184,7 +181,7 @@ async fn gif_webp_cmyk_and_16_bit_sources_come_out_right() {
     );
 
     let profile = upload_ok(&app, &alice, png16(400, 400, BLUE)).await;
-    let stored = decode(&stored_file(&app, &profile)).into_rgb8();
+    let stored = decode(&app, &profile).into_rgb8();
     assert_eq!(stored.dimensions(), (300, 300));
     assert!(close_to(stored.get_pixel(150, 150).0, BLUE));
 }
@@ -202,7 +199,7 @@ async fn a_small_picture_is_not_enlarged() {
         ),
         (Some(50), Some(40))
     );
-    assert_eq!(decode(&stored_file(&app, &profile)).dimensions(), (50, 40));
+    assert_eq!(decode(&app, &profile).dimensions(), (50, 40));
     assert_eq!(profile["image"]["variants"].as_array().unwrap().len(), 2);
     // 120×80: the sizes it covers (64), none enlarged to 128 or 300.
     let profile = upload_ok(&app, &alice, jpeg(&marked(120, 80))).await;
@@ -213,7 +210,7 @@ async fn a_small_picture_is_not_enlarged() {
         .map(|v| v["width"].as_i64().unwrap())
         .collect();
     assert_eq!(widths, vec![64, 64]);
-    assert_eq!(decode(&stored_file(&app, &profile)).dimensions(), (64, 43));
+    assert_eq!(decode(&app, &profile).dimensions(), (64, 43));
 }
 
 #[tokio::test]
@@ -221,24 +218,30 @@ async fn replacing_and_deleting_remove_the_old_file_but_never_the_default() {
     let app = spawn_app().await;
     let alice = app.signed_in("alice").await;
     let first = upload_ok(&app, &alice, jpeg(&marked(100, 100))).await;
-    let first_file = stored_file(&app, &first);
-    assert!(first_file.exists());
+    let first_file = stored_file(&first);
+    assert!(app.stored(&first_file).is_some());
     let second = upload_ok(&app, &alice, jpeg(&marked(100, 100))).await;
     assert_ne!(
         first["image"]["url"], second["image"]["url"],
         "every change gets a new name"
     );
-    assert!(!first_file.exists(), "old file removed after replace");
-    let second_file = stored_file(&app, &second);
-    assert!(second_file.exists());
+    assert!(
+        app.stored(&first_file).is_none(),
+        "old file removed after replace"
+    );
+    let second_file = stored_file(&second);
+    assert!(app.stored(&second_file).is_some());
 
     let response = app.delete("/profile/picture", Some(&alice.token)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let profile: Value = response.json().await.unwrap();
     assert_eq!(profile["image"]["url"], "/media/default.jpg");
     assert_eq!(profile["image"]["is_default"], true);
-    assert!(!second_file.exists(), "old file removed after delete");
-    assert!(app.media_root.join("default.jpg").exists());
+    assert!(
+        app.stored(&second_file).is_none(),
+        "old file removed after delete"
+    );
+    assert!(app.stored("default.jpg").is_some());
     // Deleting again keeps the default picture.
     assert_eq!(
         app.delete("/profile/picture", Some(&alice.token))
@@ -246,7 +249,7 @@ async fn replacing_and_deleting_remove_the_old_file_but_never_the_default() {
             .status(),
         StatusCode::OK
     );
-    assert!(app.media_root.join("default.jpg").exists());
+    assert!(app.stored("default.jpg").is_some());
     assert!(stored_pics(&app).is_empty());
 }
 
@@ -255,16 +258,16 @@ async fn deleting_a_user_removes_its_picture_file() {
     let app = spawn_app().await;
     let alice = app.signed_in("alice").await;
     let profile = upload_ok(&app, &alice, jpeg(&marked(100, 100))).await;
-    let file = stored_file(&app, &profile);
-    assert!(file.exists());
+    let file = stored_file(&profile);
+    assert!(app.stored(&file).is_some());
     assert_eq!(
         app.delete(&format!("/users/{}", alice.id), Some(&alice.token))
             .await
             .status(),
         StatusCode::NO_CONTENT
     );
-    assert!(!file.exists());
-    assert!(app.media_root.join("default.jpg").exists());
+    assert!(app.stored(&file).is_none());
+    assert!(app.stored("default.jpg").is_some());
 }
 
 #[tokio::test]
@@ -493,12 +496,7 @@ async fn pictures_are_served_with_cache_headers_etag_and_conditional_get() {
         .contains("default-src 'none'"));
     let etag = headers["etag"].to_str().unwrap().to_owned();
     let body = response.bytes().await.unwrap();
-    assert_eq!(
-        body.as_ref(),
-        std::fs::read(stored_file(&app, &profile))
-            .unwrap()
-            .as_slice()
-    );
+    assert_eq!(body.as_ref(), app.stored_picture(&profile).as_slice());
 
     let again = app
         .client
@@ -522,6 +520,9 @@ async fn pictures_are_served_with_cache_headers_etag_and_conditional_get() {
 async fn nothing_outside_media_root_is_ever_served() {
     let app = spawn_app().await;
     let outside = app.media_root.parent().unwrap().join("secret.txt");
+    // With TEST_STORAGE=s3 nothing made MEDIA_ROOT: these files must not
+    // be served from there either.
+    std::fs::create_dir_all(&app.media_root).unwrap();
     std::fs::write(&outside, b"top secret").unwrap();
     std::os::unix::fs::symlink(&outside, app.media_root.join("link.jpg")).unwrap();
     std::fs::write(app.media_root.join(".env"), b"JWT_SECRET=x").unwrap();

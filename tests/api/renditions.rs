@@ -46,12 +46,7 @@ async fn fetch(app: &TestApp, url: &str) -> (String, Vec<u8>) {
 }
 
 fn profile_pics(app: &TestApp) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(app.media_root.join("profile_pics"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    app.stored_pics()
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@
 pub mod images;
 pub mod private_pg;
 pub mod process;
+pub mod s3;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub struct TestApp {
     pub outbox: std::path::PathBuf,
     /// `http://127.0.0.1:PORT` of /metrics, when the test set METRICS_ADDR.
     pub metrics_address: Option<String>,
+    /// The S3 server pictures go to, when they do not go to MEDIA_ROOT.
+    pub s3: Option<s3::S3Server>,
     _database: TestDatabase,
     _dir: TempDir,
 }
@@ -75,9 +78,44 @@ pub async fn spawn_app_with_settings(overrides: &[(&'static str, &str)]) -> Test
     spawn_app_with(overrides, portrait::receivers::connect_default_receivers).await
 }
 
+/// An app whose pictures go to a real S3 server of its own, whatever
+/// TEST_STORAGE says; `None` (after `missing`) when s3s-fs is not installed.
+pub async fn spawn_app_on_s3(overrides: &[(&'static str, &str)]) -> Option<TestApp> {
+    let Some(server) = s3::S3Server::start() else {
+        missing("s3s-fs (cargo install s3s-fs@0.14.1 --features binary --locked)");
+        return None;
+    };
+    Some(
+        spawn(
+            overrides,
+            portrait::receivers::connect_default_receivers,
+            Some(server),
+        )
+        .await,
+    )
+}
+
 pub async fn spawn_app_with(
     overrides: &[(&'static str, &str)],
     connect: ConnectReceivers,
+) -> TestApp {
+    let chosen = overrides.iter().any(|(name, _)| *name == "MEDIA_STORAGE");
+    let server = if s3::requested() && !chosen {
+        let server = s3::S3Server::start();
+        if server.is_none() {
+            missing("s3s-fs (cargo install s3s-fs@0.14.1 --features binary --locked)");
+        }
+        server
+    } else {
+        None
+    };
+    spawn(overrides, connect, server).await
+}
+
+async fn spawn(
+    overrides: &[(&'static str, &str)],
+    connect: ConnectReceivers,
+    s3: Option<s3::S3Server>,
 ) -> TestApp {
     // Before this test's first PostgreSQL connection (see init_tls).
     portrait::startup::init_tls();
@@ -103,6 +141,9 @@ pub async fn spawn_app_with(
         ("DATABASE_POOL_SIZE", "4".into()),
         ("EMAIL_URL", format!("file://{}", outbox.display())),
     ]);
+    if let Some(server) = &s3 {
+        values.extend(server.settings(""));
+    }
     for (name, value) in overrides {
         values.insert(name, value.to_string());
     }
@@ -129,6 +170,7 @@ pub async fn spawn_app_with(
         media_root,
         outbox,
         metrics_address,
+        s3,
         _database: database,
         _dir: dir,
     }
@@ -176,11 +218,65 @@ impl TestApp {
             .env("MEDIA_ROOT", &self.media_root)
             .env("EMAIL_URL", format!("file://{}", self.outbox.display()))
             .env("RUST_LOG", "warn");
+        if let Some(server) = &self.s3 {
+            command.envs(server.settings(""));
+        }
         command
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// The bytes stored under `name`, from whichever store the app uses.
+    pub fn stored(&self, name: &str) -> Option<Vec<u8>> {
+        let object = self.context.storage.open(name, u64::MAX).unwrap()?;
+        match object.body {
+            portrait::storage::ObjectBody::Bytes(bytes) => Some(bytes),
+            portrait::storage::ObjectBody::Reader(mut reader) => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut reader, &mut bytes).unwrap();
+                Some(bytes)
+            }
+        }
+    }
+
+    /// The bytes behind a profile's `image.url`.
+    pub fn stored_picture(&self, profile: &Value) -> Vec<u8> {
+        let url = profile["image"]["url"].as_str().unwrap();
+        let name = url.strip_prefix("/media/").unwrap();
+        self.stored(name)
+            .unwrap_or_else(|| panic!("{name} is not stored"))
+    }
+
+    /// The file names stored under profile_pics/, sorted.
+    pub fn stored_pics(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        self.context
+            .storage
+            .list("profile_pics/", &mut |object| {
+                names.push(object.name.trim_start_matches("profile_pics/").to_owned())
+            })
+            .unwrap();
+        names.sort();
+        names
+    }
+
+    /// Puts `bytes` under `name` in the app's store.
+    pub fn store(&self, name: &str, bytes: &[u8]) {
+        self.context
+            .storage
+            .save_all(&[portrait::storage::NewFile {
+                name: name.to_owned(),
+                content_type: portrait::storage::content_type_of(name),
+                bytes,
+            }])
+            .unwrap();
+    }
+
+    /// Removes `name` from the app's store.
+    pub fn unstore(&self, name: &str) {
+        self.context.storage.delete(name).unwrap();
     }
 
     pub fn db(&self) -> PooledConnection {
