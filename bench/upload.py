@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -200,7 +201,7 @@ def start_server(binary, work, extra):
         "MEDIA_ROOT": f"{work}/media",
         "BIND_ADDR": f"127.0.0.1:{port}",
         "JWT_SECRET": "benchmark-secret-that-is-long-enough-123",
-        "RUST_LOG": "warn",
+        "RUST_LOG": "error",
         "REGISTER_RATE": "off",
         "UPLOAD_RATE": "off",
         "EMAIL_URL": f"file://{work}/outbox",
@@ -246,6 +247,7 @@ def compare_storage(args, body, content_type):
             server.wait(timeout=30)
         store.kill()
         store.wait()
+        shutil.rmtree(work, ignore_errors=True)
     local_ms = statistics.median(times[0]) * 1000
     s3_ms = statistics.median(times[1]) * 1000
     print(json.dumps({
