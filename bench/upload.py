@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -193,6 +194,17 @@ def main():
     return 0
 
 
+def wait_for_port(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
 def start_server(binary, work, extra):
     port = free_port()
     env = dict(os.environ)
@@ -220,6 +232,7 @@ def compare_storage(args, body, content_type):
     store = subprocess.Popen([args.s3s_fs, "--host", "127.0.0.1", "--port", str(s3_port),
                               "--access-key", "bench-access", "--secret-key", "bench-secret-0123456789",
                               f"{work}/s3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(s3_port)
     servers = []
     try:
         os.makedirs(f"{work}/local")

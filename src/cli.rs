@@ -184,6 +184,9 @@ fn flush_expired_tokens(settings: Settings) -> Result<(), String> {
         "Removed {} refresh tokens and {} email tokens.",
         flushed.refresh_tokens, flushed.email_tokens
     );
+    if flushed.admin_sessions > 0 {
+        println!("Removed {} expired admin sessions.", flushed.admin_sessions);
+    }
     if flushed.sign_in_failures > 0 {
         println!(
             "Removed {} ended sign-in throttle windows.",

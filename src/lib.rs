@@ -10,6 +10,7 @@
 //! Public modules are what the binary, the tests and the benchmarks use;
 //! the HTTP layer, models, validated inputs and the clock are internal.
 
+pub mod admin;
 mod api;
 pub mod auth;
 pub mod cli;

@@ -140,6 +140,8 @@ pub struct Settings {
     pub email_queue: usize,
     /// Where /metrics is served (`None`: nowhere).
     pub metrics_addr: Option<SocketAddr>,
+    /// How long an admin session lasts (ADMIN_SESSION_TTL).
+    pub admin_session_ttl: Duration,
 }
 
 /// EMAIL_URL: an SMTP server, or a directory that receives .eml files.
@@ -483,6 +485,12 @@ impl Settings {
                 crate::rates::Rate::parse,
             )?,
             email_queue: reader.number("EMAIL_QUEUE", 1000, 1, 1_000_000)?,
+            admin_session_ttl: Duration::from_secs(reader.number(
+                "ADMIN_SESSION_TTL",
+                1_209_600,
+                60,
+                31_536_000,
+            )?),
             metrics_addr: match get("METRICS_ADDR") {
                 None => None,
                 Some(raw) => Some(raw.trim().parse::<SocketAddr>().map_err(|_| SettingError {

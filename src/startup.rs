@@ -193,8 +193,15 @@ pub fn build_context(
 /// store if it is missing, and sweep what interrupted saves left long ago. (`portrait check` reports these instead.)
 fn prepare_to_serve(ctx: &AppContext) -> Result<(), StartError> {
     crate::mail::prepare(&ctx.settings.email_url).map_err(StartError::Mail)?;
-    pictures::install_default(ctx.storage.as_ref(), &ctx.default_picture)
-        .map_err(StartError::Media)?;
+    pictures::install_default(ctx.storage.as_ref(), &ctx.default_picture).map_err(|error| {
+        match &ctx.settings.media_storage {
+            storage::MediaStorage::File => StartError::Media(error),
+            storage::MediaStorage::S3(location) => StartError::ObjectStore {
+                place: location.describe(),
+                reason: one_line(&error),
+            },
+        }
+    })?;
     let swept = ctx
         .storage
         .sweep_leftovers(LEFTOVER_AGE)
@@ -290,6 +297,7 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(json_limit))
             .configure(api::routes)
+            .configure(crate::admin::routes)
             .default_service(web::to(unknown_route))
     })
     .workers(workers)

@@ -26,6 +26,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,17 @@ BUCKET = "portrait-media"
 PREFIX = "media"
 ACCESS_KEY = "replicas-access"
 SECRET_KEY = "replicas-secret-key-0123456789"
+
+
+def wait_for_port(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
 
 
 class Replica:
@@ -221,6 +233,7 @@ def main():
     store = subprocess.Popen([args.s3s_fs, "--host", "127.0.0.1", "--port", str(s3_port),
                               "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, store_root],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(s3_port)
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DATABASE_URL": database_url,

@@ -54,7 +54,7 @@ pub struct ImageBody {
 }
 
 impl ImageBody {
-    fn new(profile: &Profile, ctx: &AppContext) -> Self {
+    pub(crate) fn new(profile: &Profile, ctx: &AppContext) -> Self {
         let media = ctx.storage.as_ref();
         let (variants, thumbhash) = if profile.has_default_image() {
             let default = &ctx.default_picture;

@@ -237,7 +237,8 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Our own `ApiError`s are already problem+json and pass through untouched.
+/// Our own `ApiError`s are already problem+json and pass through untouched,
+/// as do the admin site's HTML pages.
 pub fn problem_json_for_every_error<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(rewrite_as_problem)
 }
@@ -245,10 +246,16 @@ pub fn problem_json_for_every_error<B: 'static>() -> ErrorHandlers<B> {
 fn rewrite_as_problem<B>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // The admin site's pages are HTML, errors included (its own 403, 404
+    // and 500 pages): they pass through too.
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+        .is_some_and(|value| {
+            value.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || (value.as_bytes().starts_with(b"text/html")
+                    && response.request().path().starts_with("/admin/"))
+        });
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),

@@ -84,17 +84,7 @@ pub async fn upload(
     .map_err(|_| body_too_slow())??;
     let (upload, crop) = form.validated()?;
     let precondition = if_match(&req);
-    let time_limit = ctx.settings.picture_timeout;
-    let picture = cpu_bound(&ctx, time_limit, move |ctx, threads| {
-        pictures::process(ctx, &upload, crop, threads)
-    })
-    .await?
-    .ok_or_else(|| {
-        image_field_error(&format!(
-            "The image is too complex: it could not be processed within {} s.",
-            time_limit.as_secs()
-        ))
-    })??;
+    let picture = processed(&ctx, upload, crop).await?;
     let (user, profile) = blocking(&ctx, move |ctx| {
         pictures::replace(ctx, &user, picture, precondition)
     })
@@ -165,14 +155,37 @@ fn within_upload_rate(ctx: &AppContext, user: &User) -> Result<(), ApiError> {
 }
 
 /// What an upload form held: the first `image` part and `crop` part.
-struct UploadForm {
+/// Decodes, crops and encodes every rendition on a CPU permit, within
+/// PICTURE_TIMEOUT (422 past it).
+pub(crate) async fn processed(
+    ctx: &web::Data<AppContext>,
+    upload: Vec<u8>,
+    crop: Crop,
+) -> Result<crate::imaging::Picture, ApiError> {
+    let time_limit = ctx.settings.picture_timeout;
+    cpu_bound(ctx, time_limit, move |ctx, threads| {
+        pictures::process(ctx, &upload, crop, threads)
+    })
+    .await?
+    .ok_or_else(|| {
+        image_field_error(&format!(
+            "The image is too complex: it could not be processed within {} s.",
+            time_limit.as_secs()
+        ))
+    })?
+    .map_err(ApiError::from)
+}
+
+pub(crate) struct UploadForm {
     image: Option<Vec<u8>>,
     crop: Option<Vec<u8>>,
+    /// The admin's upload form carries its CSRF token as a part.
+    pub(crate) csrf_token: Option<Vec<u8>>,
 }
 
 impl UploadForm {
     /// The picture's bytes and the crop, or a 422 naming every bad part.
-    fn validated(self) -> Result<(Vec<u8>, Crop), ApiError> {
+    pub(crate) fn validated(self) -> Result<(Vec<u8>, Crop), ApiError> {
         let mut errors = FieldErrors::new();
         let image = match self.image {
             Some(bytes) if !bytes.is_empty() => Some(bytes),
@@ -220,7 +233,7 @@ impl UploadForm {
 /// Reads the multipart body: the first `image` part and the first `crop`
 /// part, counting every byte of the body against `max_bytes` (a `crop`
 /// part is kept only up to a little over its longest sensible length).
-async fn read_form(
+pub(crate) async fn read_form(
     req: &HttpRequest,
     payload: web::Payload,
     max_bytes: usize,
@@ -255,12 +268,16 @@ async fn read_form(
     let mut form = UploadForm {
         image: None,
         crop: None,
+        csrf_token: None,
     };
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|error| multipart_error(error, over_limit(), too_large))?;
         let (wanted, keep) = match field.name() {
             Some("image") if form.image.is_none() => (Some(&mut form.image), usize::MAX),
             Some("crop") if form.crop.is_none() => (Some(&mut form.crop), MAX_CROP_BYTES + 1),
+            Some("csrfmiddlewaretoken") if form.csrf_token.is_none() => {
+                (Some(&mut form.csrf_token), 128)
+            }
             _ => (None, 0),
         };
         // Room for the whole part at once when the body's length is known

@@ -70,7 +70,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    admin_sessions (key_hash) {
+        key_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        token_version -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admin_log (id) {
+        id -> BigInt,
+        action_time -> Timestamp,
+        actor_id -> Nullable<BigInt>,
+        actor_username -> Text,
+        object_id -> BigInt,
+        object_repr -> Text,
+        action -> Text,
+        change_message -> Text,
+    }
+}
+
 diesel::joinable!(profiles -> users (user_id));
+diesel::joinable!(admin_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, profiles, refresh_tokens, email_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    profiles,
+    refresh_tokens,
+    email_tokens,
+    admin_sessions,
+    admin_log
+);

@@ -306,7 +306,7 @@ fn could_be_in_a_username(term: &str) -> bool {
     !term.contains('\0') && term.chars().count() <= 2 * MAX_USERNAME_CHARS
 }
 
-fn escape_like(term: &str) -> String {
+pub(crate) fn escape_like(term: &str) -> String {
     let mut escaped = String::with_capacity(term.len());
     for c in term.chars() {
         if matches!(c, '\\' | '%' | '_') {

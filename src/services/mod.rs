@@ -6,6 +6,7 @@
 //! They know nothing of HTTP.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod consistency;
 pub mod directory;

@@ -142,6 +142,8 @@ pub struct Flushed {
     pub email_tokens: usize,
     /// Rows of the shared sign-in throttle whose window ended.
     pub sign_in_failures: usize,
+    /// Expired admin sessions.
+    pub admin_sessions: usize,
 }
 
 /// `portrait flushexpiredtokens`: removes every refresh token and email
@@ -155,6 +157,7 @@ pub fn flush_expired_tokens(ctx: &AppContext) -> Result<Flushed, ServiceError> {
                 work.conn,
                 ctx.settings.login_lockout,
             )?,
+            admin_sessions: crate::services::admin::flush(work.conn)?,
         })
     })
 }

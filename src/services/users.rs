@@ -301,6 +301,30 @@ fn check_password_change(
     }
 }
 
+/// Marks a user active or inactive (the admin's "active" box), under the
+/// same rule as every change to a user (`may_manage`). An inactive user
+/// cannot sign in, and their tokens and admin sessions stop working.
+pub fn set_active(
+    ctx: &AppContext,
+    actor: &User,
+    id: i64,
+    active: bool,
+) -> Result<(), ServiceError> {
+    let mut conn = connection(ctx)?;
+    let (target, _) = find(&mut conn, id)?;
+    if !may_manage(actor, &target) {
+        return Err(ServiceError::Forbidden(if actor.is_staff {
+            "Only a superuser may change a staff user or a superuser."
+        } else {
+            "You may only change your own account."
+        }));
+    }
+    diesel::update(users::table.find(id))
+        .set(users::is_active.eq(active))
+        .execute(&mut *conn)?;
+    Ok(())
+}
+
 /// Deletes a user; the database cascades to the profile, and the picture
 /// file goes once the deletion has committed (`post_delete<Profile>`).
 pub fn delete(ctx: &AppContext, actor: &User, id: i64) -> Result<(), ServiceError> {

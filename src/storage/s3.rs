@@ -34,6 +34,13 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "public, max-age=3600";
 /// Chunks of a streamed object waiting for the reader.
 const STREAM_BUFFER: usize = 4;
+/// The longest one call may wait for the store, retries included: a store
+/// that hangs must not hold a blocking thread (and the requests queued
+/// behind it) for longer.
+const CALL_DEADLINE: Duration = Duration::from_secs(35);
+/// The probe object `prepare` writes and removes (a hidden name: never a
+/// stored picture's, never listed).
+const PROBE: &str = ".portrait-write-probe";
 
 /// Where pictures go in S3, from MEDIA_STORAGE and the AWS_* settings.
 #[derive(Clone, PartialEq, Eq)]
@@ -119,7 +126,9 @@ fn io_error(error: object_store::Error) -> io::Error {
 
 impl S3Storage {
     pub fn new(location: &S3Location, base_url: impl Into<String>) -> io::Result<Self> {
-        let mut builder = AmazonS3Builder::new()
+        // The environment first (session tokens, container and web-identity
+        // credentials), then what the settings say.
+        let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&location.bucket)
             .with_region(location.region.as_deref().unwrap_or("us-east-1"))
             // A store that does not answer must not hold a request (or a
@@ -163,7 +172,8 @@ impl S3Storage {
         })
     }
 
-    /// Runs `work` on the store's runtime and waits for it here.
+    /// Runs `work` on the store's runtime and waits for it here, at most
+    /// CALL_DEADLINE.
     fn run<T: Send + 'static>(
         &self,
         work: impl std::future::Future<Output = T> + Send + 'static,
@@ -171,9 +181,23 @@ impl S3Storage {
         let runtime = self.runtime.0.as_ref().ok_or_else(gone)?;
         let (done, wait) = mpsc::sync_channel(1);
         runtime.spawn(async move {
-            let _ = done.send(work.await);
+            let outcome = tokio::time::timeout(CALL_DEADLINE, work).await;
+            let _ = done.send(outcome);
         });
-        wait.recv().map_err(|_| gone())
+        match wait.recv() {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the object store did not answer in time",
+            )),
+            Err(_) => Err(gone()),
+        }
+    }
+
+    /// Hands `item` to a reader on another thread, waiting while its
+    /// buffer is full without holding up the runtime's other tasks.
+    fn hand_over<T>(sender: &mpsc::SyncSender<T>, item: T) -> bool {
+        tokio::task::block_in_place(|| sender.send(item).is_ok())
     }
 
     fn key(&self, name: &str) -> ObjectPath {
@@ -239,9 +263,19 @@ impl Read for ChunkReader {
 
 impl Storage for S3Storage {
     fn prepare(&self) -> io::Result<()> {
-        // A bucket that is not there, or credentials it refuses, fail
-        // here, at start, rather than at the first upload.
-        self.health()
+        // A bucket that is not there, or credentials it refuses (reading
+        // or writing), fail here, at start, rather than at the first
+        // upload.
+        self.health()?;
+        let store = Arc::clone(&self.store);
+        let probe = self.key(PROBE);
+        self.run(async move {
+            store
+                .put(&probe, PutPayload::from_static(b"portrait"))
+                .await
+                .map_err(io_error)?;
+            store.delete(&probe).await.map_err(io_error)
+        })?
     }
 
     fn save_all(&self, files: &[NewFile<'_>]) -> io::Result<()> {
@@ -314,7 +348,7 @@ impl Storage for S3Storage {
             tokio::spawn(async move {
                 while let Some(chunk) = stream.next().await {
                     let failed = chunk.is_err();
-                    if sender.send(chunk.map_err(io_error)).is_err() || failed {
+                    if !Self::hand_over(&sender, chunk.map_err(io_error)) || failed {
                         break;
                     }
                 }
@@ -379,7 +413,7 @@ impl Storage for S3Storage {
             let mut stream = store.list(listed.as_ref());
             while let Some(entry) = stream.next().await {
                 let failed = entry.is_err();
-                if sender.send(entry.map_err(io_error)).is_err() || failed {
+                if !S3Storage::hand_over(&sender, entry.map_err(io_error)) || failed {
                     break;
                 }
             }

@@ -2,6 +2,7 @@
 //! application over HTTP, with its own database and MEDIA_ROOT. Helpers
 //! live in `support/`.
 
+mod admin;
 mod auth;
 mod cli;
 mod docs;

@@ -4,7 +4,10 @@
 //! request helpers. Tests share nothing, so they run in parallel.
 //! `images` makes test pictures, `private_pg` runs a PostgreSQL of a
 //! test's own, `process` runs the binary itself, `smtp` a real mail
-//! server and the inbox that reads what arrived. Unless a test says
+//! server and the inbox that reads what arrived, `s3` a real S3 server
+//! (s3s-fs): `spawn_app_on_s3` always stores pictures there, and
+//! `TEST_STORAGE=s3` makes every app do so. `TestApp::stored*` read the
+//! app's store, whichever it is. Unless a test says
 //! otherwise, email goes to .eml files in the test's own directory
 //! (`TestApp::outbox`). `missing` is how a test
 //! meets a real dependency that is not installed: skipped on a developer's
