@@ -5,7 +5,7 @@
 # through openapi-fetch, compiled with tsc --strict) and a Python client
 # (openapi-python-client), run the same scenario through each with every
 # answer checked against the document, and use Swagger UI's Try it out in
-# headless Chromium. Any failure fails.
+# headless Chromium, and drive the admin site there. Any failure fails.
 #
 # Usage: tests/clients/run.sh [BINARY] (default: target/release/portrait)
 # Tool versions are pinned (typescript/package-lock.json,
@@ -104,6 +104,14 @@ PYTHONPATH="$work" "$venv/bin/python" "$here/python/scenario.py" "$base" "$docum
 
 echo "-- Swagger UI: Try it out in headless Chromium"
 node "$ts/swagger_ui.mjs" "$base"
+
+echo "-- the admin site in headless Chromium"
+admin_password="admin site root password"
+PORTRAIT_SUPERUSER_PASSWORD="$admin_password" DATABASE_URL="sqlite://$work/clients.sqlite3" \
+    MEDIA_ROOT="$work/media" EMAIL_URL="file://$work/outbox" RUST_LOG=error \
+    "$binary" createsuperuser --username admin_root --email admin_root@example.com > /dev/null
+# ADMIN_SCREENSHOTS=docs/admin keeps the pages' screenshots (README shows them).
+node "$ts/admin.mjs" "$base" "$work/clients.sqlite3" admin_root "$admin_password" "${ADMIN_SCREENSHOTS:-$work/shots}"
 
 if grep -E "panicked|internal error|blocking task" "$work/server.log"; then
     echo "the server failed internally during the scenarios" >&2
