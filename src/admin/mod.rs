@@ -264,9 +264,11 @@ async fn stylesheet() -> HttpResponse {
 
 /// Only a local path: a `next` naming another site is ignored.
 fn safe_next(next: Option<&String>) -> String {
-    next.filter(|n| n.starts_with("/admin/") && !n.starts_with("//") && !n.contains('\\'))
-        .cloned()
-        .unwrap_or_else(|| "/admin/users/".into())
+    next.filter(|n| {
+        n.starts_with("/admin/") && !n.contains('\\') && !n.chars().any(char::is_control)
+    })
+    .cloned()
+    .unwrap_or_else(|| "/admin/users/".into())
 }
 
 fn login_page(

@@ -542,6 +542,61 @@ async fn a_session_ends_on_sign_out_and_with_a_password_change() {
         again.get("/admin/users/").await.status(),
         StatusCode::SEE_OTHER
     );
+
+    // ADMIN_SESSION_TTL: a session past its expiry is no session.
+    let third = Staff::sign_in(&app, "carol").await;
+    assert_eq!(third.get("/admin/users/").await.status(), StatusCode::OK);
+    diesel::sql_query("UPDATE admin_sessions SET expires_at = created_at")
+        .execute(&mut *app.db())
+        .unwrap();
+    assert_eq!(
+        third.get("/admin/users/").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let flushed = app.command().arg("flushexpiredtokens").output().unwrap();
+    assert!(String::from_utf8_lossy(&flushed.stdout).contains("expired admin sessions"));
+    assert_eq!(
+        app.count_rows("SELECT COUNT(*) AS n FROM admin_sessions"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_picture_reset_in_the_admin_removes_the_files_and_is_recorded() {
+    let app = spawn_app().await;
+    app.signed_in_staff("carol", false).await;
+    let bob = app.signed_in("bob").await;
+    let uploaded = app
+        .upload_picture(&bob.token, jpeg(&marked(200, 150)))
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::OK);
+    assert!(!app.stored_pics().is_empty());
+    let staff = Staff::sign_in(&app, "carol").await;
+    let page = staff
+        .page(&format!("/admin/users/{}/change/", bob.id))
+        .await;
+    assert!(page.contains("Reset to the default picture"));
+    let reset = staff
+        .post(&format!("/admin/users/{}/picture/reset/", bob.id), &[])
+        .await;
+    assert_eq!(reset.status(), StatusCode::SEE_OTHER);
+    assert!(app.stored_pics().is_empty());
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT COUNT(*) AS n FROM profiles WHERE user_id = {} AND image = 'default.jpg'",
+            bob.id
+        )),
+        1
+    );
+    assert_eq!(
+        log_messages(&app, bob.id),
+        vec!["carol change Reset picture to the default.".to_owned()]
+    );
+    // A sign-in's `next` never leaves the admin.
+    let form_page = app
+        .get("/admin/login/?next=https://evil.example/", None)
+        .await;
+    assert!(!form_page.text().await.unwrap().contains("evil.example"));
 }
 
 #[tokio::test]
