@@ -282,6 +282,7 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
     let blocking_threads = context.settings.blocking_threads;
     let json_limit = context.settings.max_json_bytes;
     let cors_origins = context.settings.cors_allowed_origins.clone();
+    let media_url = context.settings.media_url.clone();
     let shutdown_timeout = context.settings.shutdown_timeout.as_secs();
     let data = web::Data::new(context);
     let server = HttpServer::new(move || {
@@ -297,7 +298,7 @@ fn serve(listener: TcpListener, context: AppContext) -> std::io::Result<Server> 
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(json_limit))
             .configure(api::routes)
-            .configure(crate::admin::routes)
+            .configure(|cfg| crate::admin::routes(cfg, &media_url))
             .default_service(web::to(unknown_route))
     })
     .workers(workers)

@@ -38,8 +38,23 @@ const PAGE_SIZE: i64 = 50;
 /// The largest urlencoded admin form read.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
+/// The pages' CSP: only this site, and the origin pictures come from when
+/// MEDIA_URL is a CDN's address (else the thumbnails would be blocked).
+pub fn content_security_policy(media_url: &str) -> String {
+    let media_origin = url::Url::parse(media_url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .map(|url| url.origin().ascii_serialization());
+    match media_origin {
+        Some(origin) => {
+            format!("default-src 'self'; img-src 'self' {origin}; frame-ancestors 'none'")
+        }
+        None => "default-src 'self'; frame-ancestors 'none'".to_owned(),
+    }
+}
+
 /// Registers /admin and everything under it.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, media_url: &str) {
     cfg.service(web::resource("/admin").to(|| async { redirect("/admin/") }))
         .service(
             web::scope("/admin")
@@ -47,7 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     middleware::DefaultHeaders::new()
                         .add((
                             header::CONTENT_SECURITY_POLICY,
-                            "default-src 'self'; frame-ancestors 'none'",
+                            content_security_policy(media_url),
                         ))
                         .add((header::X_FRAME_OPTIONS, "DENY"))
                         .add((header::REFERRER_POLICY, "same-origin"))
@@ -191,7 +206,7 @@ async fn staff(
     match current_session(ctx, req).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => {
-            let next = req.uri().path();
+            let next = req.uri().path_and_query().map_or("/admin/", |p| p.as_str());
             Err(redirect(&format!(
                 "/admin/login/?next={}",
                 url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
@@ -279,7 +294,12 @@ fn login_page(
     next: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let token = rules::new_csrf_token();
+    // A cookie already set is kept: two sign-in tabs both work.
+    let token = req
+        .cookie(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(rules::new_csrf_token);
     let mut response = html(
         status,
         pages::render(
@@ -401,7 +421,14 @@ async fn user_list(
         .map(|q| q.trim().to_owned())
         .unwrap_or_default();
     let order = rules::Order::parse(query.get("o").map(String::as_str));
-    let after = query.get("after").and_then(|a| a.parse::<i64>().ok());
+    let after = query
+        .get("after")
+        .and_then(|a| a.parse::<i64>().ok())
+        .map(|id| rules::Cursor {
+            id,
+            username_normalized: query.get("name").cloned().unwrap_or_default(),
+        });
+    let paged = after.is_some();
     let term = search.clone();
     let listed = blocking(&ctx, move |ctx| {
         rules::list_users(ctx, &term, order, after, PAGE_SIZE)
@@ -415,10 +442,11 @@ async fn user_list(
     let next = if more {
         rows.last().map(|(user, _)| {
             format!(
-                "?q={}&o={}&after={}",
+                "?q={}&o={}&after={}&name={}",
                 encode(&search),
                 order.code(),
-                user.id
+                user.id,
+                encode(&user.username_normalized)
             )
         })
     } else {
@@ -437,7 +465,7 @@ async fn user_list(
                 order => order.code(),
                 total => total,
                 next => next,
-                paged => after.is_some(),
+                paged => paged,
                 first => format!("?q={}&o={}", encode(&search), order.code()),
                 sort_id => format!("?q={}&o={}", encode(&search), if order.code() == "id" { "-id" } else { "id" }),
                 sort_username => format!("?q={}&o={}", encode(&search), if order.code() == "username" { "-username" } else { "username" }),
@@ -666,9 +694,24 @@ async fn change(
     let (before, profile_before) = (&found.0, &found.1);
     let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
     let checked = |name: &str| fields.contains_key(name);
+    // A field changes only if it differs from what the form showed (its
+    // `initial-` twin), not from the row as it is now: a form opened
+    // before someone else's change must not undo it.
+    let shown = |name: &str, now: String| {
+        fields
+            .get(&format!("initial-{name}"))
+            .cloned()
+            .unwrap_or(now)
+    };
+    let shown_box = |name: &str, now: bool| {
+        fields
+            .get(&format!("initial-{name}"))
+            .map_or(now, |value| value == "on")
+    };
+    let lines = |text: String| text.replace("\r\n", "\n");
     let mut errors: HashMap<String, Vec<String>> = HashMap::new();
     let mut changed: Vec<&str> = Vec::new();
-    let username = if get("username") != before.username {
+    let username = if get("username") != shown("username", before.username.clone()) {
         changed.push("username");
         Username::parse(&get("username"))
             .map_err(|e| errors.insert("username".into(), vec![e]))
@@ -676,7 +719,7 @@ async fn change(
     } else {
         None
     };
-    let email = if get("email") != before.email {
+    let email = if get("email") != shown("email", before.email.clone()) {
         changed.push("email");
         Email::parse(&get("email"))
             .map_err(|e| errors.insert("email".into(), vec![e]))
@@ -684,17 +727,19 @@ async fn change(
     } else {
         None
     };
-    let is_active = (checked("is_active") != before.is_active).then(|| checked("is_active"));
+    let is_active = (checked("is_active") != shown_box("is_active", before.is_active))
+        .then(|| checked("is_active"));
     if is_active.is_some() {
         changed.push("active");
     }
-    let is_staff = (checked("is_staff") != before.is_staff).then(|| checked("is_staff"));
+    let is_staff = (checked("is_staff") != shown_box("is_staff", before.is_staff))
+        .then(|| checked("is_staff"));
     if is_staff.is_some() {
         changed.push("staff status");
     }
-    let bio = if get("bio").replace("\r\n", "\n") != profile_before.bio {
+    let bio = if lines(get("bio")) != lines(shown("bio", profile_before.bio.clone())) {
         changed.push("bio");
-        Bio::parse(&get("bio").replace("\r\n", "\n"))
+        Bio::parse(&lines(get("bio")))
             .map_err(|e| errors.insert("bio".into(), vec![e]))
             .ok()
     } else {
@@ -724,7 +769,7 @@ async fn change(
         if nothing {
             return Ok(());
         }
-        if username.is_some() || email.is_some() || is_staff.is_some() {
+        if username.is_some() || email.is_some() || is_staff.is_some() || is_active.is_some() {
             users::update(
                 ctx,
                 &actor,
@@ -735,12 +780,10 @@ async fn change(
                     password: None,
                     current_password: None,
                     is_staff,
+                    is_active,
                     client,
                 },
             )?;
-        }
-        if let Some(active) = is_active {
-            users::set_active(ctx, &actor, id, active)?;
         }
         if bio.is_some() {
             profiles::update(ctx, &actor, id, bio, None)?;
@@ -1012,4 +1055,35 @@ async fn history(
             },
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_lets_pictures_come_from_a_cdn_and_nothing_else() {
+        assert_eq!(
+            content_security_policy("/media/"),
+            "default-src 'self'; frame-ancestors 'none'"
+        );
+        assert_eq!(
+            content_security_policy("https://cdn.example.com/portrait/"),
+            "default-src 'self'; img-src 'self' https://cdn.example.com; frame-ancestors 'none'"
+        );
+    }
+
+    #[test]
+    fn next_stays_inside_the_admin() {
+        let next = |raw: &str| safe_next(Some(&raw.to_owned()));
+        assert_eq!(next("/admin/users/?q=a"), "/admin/users/?q=a");
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/admin/\\x",
+            "/admin/\r\nX: y",
+        ] {
+            assert_eq!(next(bad), "/admin/users/", "{bad:?}");
+        }
+    }
 }

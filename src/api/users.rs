@@ -199,6 +199,7 @@ pub async fn update(
     let email = fields.optional_string("email");
     let email = fields.parse("email", email, Email::parse);
     let update = UserUpdate {
+        is_active: None,
         username,
         email,
         password: fields.optional_string("password"),

@@ -107,6 +107,8 @@ pub struct UserChanges {
     pub email_normalized: Option<String>,
     pub password_hash: Option<String>,
     pub is_staff: Option<bool>,
+    /// Only the admin site changes it (its "active" box).
+    pub is_active: Option<bool>,
     pub email_verified: Option<bool>,
 }
 
@@ -116,5 +118,6 @@ impl UserChanges {
             && self.email.is_none()
             && self.password_hash.is_none()
             && self.is_staff.is_none()
+            && self.is_active.is_none()
     }
 }

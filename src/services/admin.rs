@@ -182,10 +182,13 @@ pub fn record(
     action: &str,
     change_message: &str,
 ) -> Result<(), ServiceError> {
+    // A staff member who deleted themself is no row to point at: the
+    // entry keeps their name only.
+    let actor_id = (action != "delete" || actor.id != object_id).then_some(actor.id);
     diesel::insert_into(admin_log::table)
         .values((
             admin_log::action_time.eq(crate::clock::now()),
-            admin_log::actor_id.eq(Some(actor.id)),
+            admin_log::actor_id.eq(actor_id),
             admin_log::actor_username.eq(&actor.username),
             admin_log::object_id.eq(object_id),
             admin_log::object_repr.eq(object_repr),
@@ -233,31 +236,36 @@ impl Order {
     }
 }
 
+/// Where the next page of the change list starts: after the row with this
+/// id and (for the username orders) this normalised username. The cursor
+/// carries both, so it still works once that user is gone.
+pub struct Cursor {
+    pub id: i64,
+    pub username_normalized: String,
+}
+
 /// One page of the change list: users whose username holds `search`, in
-/// `order`, after the user `after` (a cursor: the last row's id, whatever
-/// the order), with whether more follow and how many match in all. Waits
-/// for the pool's listing share, as the API's directory does.
+/// `order`, after `after`, with whether more follow and how many match in
+/// all. Waits for the pool's listing share, as the API's directory does.
 pub fn list_users(
     ctx: &AppContext,
     search: &str,
     order: Order,
-    after: Option<i64>,
+    after: Option<Cursor>,
     limit: i64,
 ) -> Result<(Vec<crate::models::UserWithProfile>, bool, i64), ServiceError> {
     use crate::db::schema::profiles;
     use crate::models::Profile;
     let term = normalize(search.trim());
+    // A term no username can hold (a NUL, past twice the longest name) is
+    // answered at once, as the API's directory does.
+    if !crate::services::directory::could_be_in_a_username(&term) {
+        return Ok((Vec::new(), false, 0));
+    }
     let total =
         crate::services::directory::list(ctx, (!term.is_empty()).then_some(search), 0, 0)?.1;
     let mut conn = ctx.pool.get_for_listing()?;
-    let cursor: Option<(i64, String)> = match after {
-        Some(id) => users::table
-            .find(id)
-            .select((users::id, users::username_normalized))
-            .first(&mut *conn)
-            .optional()?,
-        None => None,
-    };
+    let cursor = after.map(|c| (c.id, c.username_normalized));
     let mut query = users::table
         .inner_join(profiles::table)
         .select((User::as_select(), Profile::as_select()))

@@ -302,7 +302,7 @@ type LikeFilter =
     SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, <String as AsExpression<Text>>::Expression>>;
 
 /// Whether `term` could be part of a (normalised) username at all.
-fn could_be_in_a_username(term: &str) -> bool {
+pub(crate) fn could_be_in_a_username(term: &str) -> bool {
     !term.contains('\0') && term.chars().count() <= 2 * MAX_USERNAME_CHARS
 }
 

@@ -41,6 +41,9 @@ pub struct UserUpdate {
     pub password: Option<String>,
     pub current_password: Option<String>,
     pub is_staff: Option<bool>,
+    /// The admin's "active" box (the API's PATCH never sets it). An
+    /// inactive user cannot sign in; their tokens and sessions stop working.
+    pub is_active: Option<bool>,
     /// Who sent it: a wrong `current_password` counts as a failed sign-in
     /// from this client.
     pub client: IpAddr,
@@ -167,6 +170,7 @@ pub fn update(
         email_normalized: update.email.as_ref().map(Email::normalized),
         email: update.email.as_ref().map(|e| e.as_str().to_owned()),
         is_staff: update.is_staff,
+        is_active: update.is_active,
         ..UserChanges::default()
     };
     if let Some(password) = &update.password {
@@ -299,30 +303,6 @@ fn check_password_change(
         Some(password) if errors.is_empty() => Ok(password),
         _ => Err(ServiceError::Invalid(errors)),
     }
-}
-
-/// Marks a user active or inactive (the admin's "active" box), under the
-/// same rule as every change to a user (`may_manage`). An inactive user
-/// cannot sign in, and their tokens and admin sessions stop working.
-pub fn set_active(
-    ctx: &AppContext,
-    actor: &User,
-    id: i64,
-    active: bool,
-) -> Result<(), ServiceError> {
-    let mut conn = connection(ctx)?;
-    let (target, _) = find(&mut conn, id)?;
-    if !may_manage(actor, &target) {
-        return Err(ServiceError::Forbidden(if actor.is_staff {
-            "Only a superuser may change a staff user or a superuser."
-        } else {
-            "You may only change your own account."
-        }));
-    }
-    diesel::update(users::table.find(id))
-        .set(users::is_active.eq(active))
-        .execute(&mut *conn)?;
-    Ok(())
 }
 
 /// Deletes a user; the database cascades to the profile, and the picture

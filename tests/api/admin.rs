@@ -492,7 +492,9 @@ async fn add_makes_a_user_with_its_profile_and_delete_lists_what_goes() {
 async fn the_change_list_searches_orders_and_pages_by_cursor() {
     let app = spawn_app().await;
     app.signed_in_staff("carol", false).await;
-    for i in 0..55 {
+    // Registered in the reverse of their names' order: ordering by
+    // username cannot pass for ordering by id.
+    for i in (0..55).rev() {
         app.register(&format!("user{i:02}")).await;
     }
     let staff = Staff::sign_in(&app, "carol").await;
@@ -513,6 +515,15 @@ async fn the_change_list_searches_orders_and_pages_by_cursor() {
         assert!(position(&second, name).is_some(), "{name} on page 2");
     }
     assert!(position(&second, "user54").is_none());
+    let by_id = staff.page("/admin/users/?o=-id").await;
+    // user00 was registered last: the newest first.
+    assert!(position(&by_id, "user00").unwrap() < position(&by_id, "user01").unwrap());
+    assert!(
+        position(&by_id, "carol").is_none(),
+        "the oldest is on the last page"
+    );
+    // A term no username can hold is an empty page, not an error.
+    assert!(staff.page("/admin/users/?q=%00").await.contains("0 users"));
     let found = staff.page("/admin/users/?q=ER1").await;
     assert!(found.contains("10 users matching"));
     assert!(position(&found, "user10").is_some() && position(&found, "user20").is_none());
@@ -617,4 +628,100 @@ async fn the_sign_in_throttle_is_the_apis() {
         .await
         .unwrap()
         .contains("Too many failed login attempts"));
+}
+
+#[tokio::test]
+async fn staff_cannot_change_or_delete_staff_and_a_stale_form_undoes_nothing() {
+    let app = spawn_app().await;
+    app.signed_in_staff("carol", false).await;
+    let root = app.signed_in_staff("root", true).await;
+    let dave = app.signed_in_staff("dave", false).await;
+    let bob = app.register("bob").await;
+    let bob_id = bob["id"].as_i64().unwrap();
+    let staff = Staff::sign_in(&app, "carol").await;
+
+    // Deactivating a superuser, or deleting another staff member: 403.
+    let refused = staff
+        .change(
+            root.id,
+            &[
+                ("username", "root"),
+                ("email", "root@example.com"),
+                ("bio", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(user_row(&app, root.id).3, "root stays active");
+    let refused = staff
+        .post(&format!("/admin/users/{}/delete/", dave.id), &[])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT COUNT(*) AS n FROM users WHERE id = {}",
+            dave.id
+        )),
+        1
+    );
+
+    // The form showed bob active; meanwhile bob was deactivated. Saving a
+    // new bio from that form keeps bob inactive.
+    diesel::sql_query(format!(
+        "UPDATE users SET is_active = FALSE WHERE id = {bob_id}"
+    ))
+    .execute(&mut *app.db())
+    .unwrap();
+    let saved = staff
+        .change(
+            bob_id,
+            &[
+                ("initial-username", "bob"),
+                ("initial-email", "bob@example.com"),
+                ("initial-is_active", "on"),
+                ("initial-is_staff", ""),
+                ("initial-bio", "line one\r\nline two"),
+                ("username", "bob"),
+                ("email", "bob@example.com"),
+                ("is_active", "on"),
+                ("bio", "A new bio"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        user_row(&app, bob_id),
+        ("bob@example.com".into(), "A new bio".into(), false, false)
+    );
+    assert_eq!(
+        log_messages(&app, bob_id),
+        vec!["carol change Changed bio.".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn a_staff_member_who_deletes_themself_is_signed_out_and_it_is_recorded() {
+    let app = spawn_app().await;
+    let carol = app.signed_in_staff("carol", false).await;
+    let staff = Staff::sign_in(&app, "carol").await;
+    let deleted = staff
+        .post(&format!("/admin/users/{}/delete/", carol.id), &[])
+        .await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(deleted.headers()["location"], "/admin/login/");
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT COUNT(*) AS n FROM users WHERE id = {}",
+            carol.id
+        )),
+        0
+    );
+    assert_eq!(
+        log_messages(&app, carol.id),
+        vec!["carol delete Deleted.".to_owned()]
+    );
+    assert_eq!(
+        app.count_rows("SELECT COUNT(*) AS n FROM admin_log WHERE actor_id IS NULL"),
+        1
+    );
 }
