@@ -67,6 +67,8 @@ class Server:
                     return
             except OSError:
                 pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}")
             time.sleep(0.05)
         raise RuntimeError("server did not start")
 

@@ -35,7 +35,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crash import free_port, request, small_png  # noqa: E402
+from crash import Server, free_port, request, small_png  # noqa: E402
 
 PASSWORD = "replicas test password 1"
 BUCKET = "portrait-media"
@@ -55,35 +55,13 @@ def wait_for_port(port, timeout=30):
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-class Replica:
+class Replica(Server):
+    """One `portrait serve` of the three, on a port of its own."""
+
     def __init__(self, binary, env, index):
-        self.binary, self.index = binary, index
-        self.port = free_port()
-        self.env = dict(env, BIND_ADDR=f"127.0.0.1:{self.port}")
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen([self.binary, "serve"], env=self.env, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if request(self.port, "GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"replica {self.index} exited with {self.process.returncode}")
-            time.sleep(0.05)
-        raise RuntimeError(f"replica {self.index} did not start")
-
-    def kill9(self):
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=60)
+        port = free_port()
+        super().__init__(binary, dict(env, BIND_ADDR=f"127.0.0.1:{port}"), port)
+        self.index = index
 
 
 def call(replica, method, path, body=None, token=None, content_type="application/json"):

@@ -232,6 +232,26 @@ fn form(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// The signed-in staff member, for a form they sent with `sent` as its CSRF
+/// token; otherwise the page to answer with (sign in, or 403).
+async fn staff_posting(
+    ctx: &web::Data<AppContext>,
+    req: &HttpRequest,
+    sent: Option<&String>,
+) -> Result<AdminSession, HttpResponse> {
+    let session = staff(ctx, req).await?;
+    if csrf_ok(&session, sent.map(String::as_str)) {
+        Ok(session)
+    } else {
+        Err(csrf_refused(Some(&session)))
+    }
+}
+
+/// Blocking service work's two error layers (the pool, the service) as one.
+fn settled<T>(outcome: Result<Result<T, ServiceError>, ApiError>) -> Result<T, ApiError> {
+    outcome.and_then(|result| result.map_err(ApiError::from))
+}
+
 fn csrf_ok(session: &AdminSession, sent: Option<&str>) -> bool {
     sent.is_some_and(|sent| rules::same_token(sent, &session.csrf_token))
 }
@@ -385,13 +405,10 @@ async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes) -
 }
 
 async fn logout(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let session = match staff(&ctx, &req).await {
+    let session = match staff_posting(&ctx, &req, form(&body).get(CSRF_FIELD)).await {
         Ok(session) => session,
         Err(response) => return response,
     };
-    if !csrf_ok(&session, form(&body).get(CSRF_FIELD).map(String::as_str)) {
-        return csrf_refused(Some(&session));
-    }
     let raw = req
         .cookie(SESSION_COOKIE)
         .map(|c| c.value().to_owned())
@@ -434,9 +451,8 @@ async fn user_list(
         rules::list_users(ctx, &term, order, after, PAGE_SIZE)
     })
     .await;
-    let (rows, more, total) = match listed {
-        Ok(Ok(page)) => page,
-        Ok(Err(error)) => return failure(error, Some(&session)),
+    let (rows, more, total) = match settled(listed) {
+        Ok(page) => page,
         Err(error) => return failure(error, Some(&session)),
     };
     let next = if more {
@@ -526,14 +542,11 @@ fn add_page(
 }
 
 async fn add(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let session = match staff(&ctx, &req).await {
+    let fields = form(&body);
+    let session = match staff_posting(&ctx, &req, fields.get(CSRF_FIELD)).await {
         Ok(session) => session,
         Err(response) => return response,
     };
-    let fields = form(&body);
-    if !csrf_ok(&session, fields.get(CSRF_FIELD).map(String::as_str)) {
-        return csrf_refused(Some(&session));
-    }
     let mut errors: HashMap<String, Vec<String>> = HashMap::new();
     let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
     let username = Username::parse(&get("username"))
@@ -609,11 +622,8 @@ async fn target(
             Some(session),
         ));
     };
-    match blocking(ctx, move |ctx| users::get(ctx, id)).await {
-        Ok(Ok(found)) => Ok(found),
-        Ok(Err(error)) => Err(failure(error, Some(session))),
-        Err(error) => Err(failure(error, Some(session))),
-    }
+    settled(blocking(ctx, move |ctx| users::get(ctx, id)).await)
+        .map_err(|error| failure(error, Some(session)))
 }
 
 fn change_page(
@@ -679,14 +689,11 @@ async fn change(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let session = match staff(&ctx, &req).await {
+    let fields = form(&body);
+    let session = match staff_posting(&ctx, &req, fields.get(CSRF_FIELD)).await {
         Ok(session) => session,
         Err(response) => return response,
     };
-    let fields = form(&body);
-    if !csrf_ok(&session, fields.get(CSRF_FIELD).map(String::as_str)) {
-        return csrf_refused(Some(&session));
-    }
     let found = match target(&ctx, &session, &path).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -890,13 +897,10 @@ async fn picture_reset(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let session = match staff(&ctx, &req).await {
+    let session = match staff_posting(&ctx, &req, form(&body).get(CSRF_FIELD)).await {
         Ok(session) => session,
         Err(response) => return response,
     };
-    if !csrf_ok(&session, form(&body).get(CSRF_FIELD).map(String::as_str)) {
-        return csrf_refused(Some(&session));
-    }
     let found = match target(&ctx, &session, &path).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -916,9 +920,8 @@ async fn picture_reset(
         )
     })
     .await;
-    match reset {
-        Ok(Ok(())) => redirect(&format!("/admin/users/{}/change/?saved=1", found.0.id)),
-        Ok(Err(error)) => failure(error, Some(&session)),
+    match settled(reset) {
+        Ok(()) => redirect(&format!("/admin/users/{}/change/?saved=1", found.0.id)),
         Err(error) => failure(error, Some(&session)),
     }
 }
@@ -955,13 +958,10 @@ async fn delete(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let session = match staff(&ctx, &req).await {
+    let session = match staff_posting(&ctx, &req, form(&body).get(CSRF_FIELD)).await {
         Ok(session) => session,
         Err(response) => return response,
     };
-    if !csrf_ok(&session, form(&body).get(CSRF_FIELD).map(String::as_str)) {
-        return csrf_refused(Some(&session));
-    }
     let found = match target(&ctx, &session, &path).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -973,8 +973,8 @@ async fn delete(
         rules::record(ctx, &actor, id, &name, "delete", "Deleted.")
     })
     .await;
-    match deleted {
-        Ok(Ok(())) => {
+    match settled(deleted) {
+        Ok(()) => {
             // A staff member who deleted themself has no session left.
             if found.0.id == session.user.id {
                 return redirect("/admin/login/");
@@ -992,7 +992,6 @@ async fn delete(
                 ),
             )
         }
-        Ok(Err(error)) => failure(error, Some(&session)),
         Err(error) => failure(error, Some(&session)),
     }
 }
@@ -1013,9 +1012,8 @@ async fn history(
             Some(&session),
         );
     };
-    let entries = match blocking(&ctx, move |ctx| rules::history(ctx, id)).await {
-        Ok(Ok(entries)) => entries,
-        Ok(Err(error)) => return failure(error, Some(&session)),
+    let entries = match settled(blocking(&ctx, move |ctx| rules::history(ctx, id)).await) {
+        Ok(entries) => entries,
         Err(error) => return failure(error, Some(&session)),
     };
     if entries.is_empty() {

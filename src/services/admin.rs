@@ -76,39 +76,14 @@ pub fn sign_in(
     password: &str,
     ttl: Duration,
 ) -> Result<String, ServiceError> {
-    let key = normalize(username.trim());
-    let attempt = ctx.throttle.begin(client, &key)?;
-    let found: Option<User> = if key.contains('\0') || key.chars().count() > 300 {
-        None
-    } else {
-        match connection(ctx).and_then(|mut conn| {
-            Ok(users::table
-                .filter(users::username_normalized.eq(&key))
-                .select(User::as_select())
-                .first(&mut *conn)
-                .optional()?)
-        }) {
-            Ok(found) => found,
-            Err(error) => {
-                attempt.cancelled();
-                return Err(error);
-            }
+    // Wrong, unknown, inactive or not staff: one answer, Django's.
+    let user = match crate::services::auth::check_credentials(ctx, client, username, password) {
+        Ok(user) if user.is_active && user.is_staff => user,
+        Ok(_) | Err(ServiceError::Unauthenticated(_)) => {
+            return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS))
         }
+        Err(error) => return Err(error),
     };
-    let user = match found {
-        Some(user) if ctx.passwords.verify(password, &user.password_hash) => {
-            attempt.succeeded();
-            user
-        }
-        Some(_) => return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS)),
-        None => {
-            ctx.passwords.verify_dummy(password);
-            return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
-        }
-    };
-    if !user.is_active || !user.is_staff {
-        return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
-    }
     let raw = random_token();
     let now = crate::clock::now();
     let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(14));

@@ -33,13 +33,18 @@ pub fn may_attempt(ctx: &AppContext, client: IpAddr, username: &str) -> Result<(
         .map_err(|retry_after| ServiceError::Throttled { retry_after })
 }
 
-/// Signs in. Verifies a password: the caller holds an argon2 turn.
-pub fn login(
+/// The user these credentials are right for, whoever asks (the API's
+/// sign-in, the admin's): the attempt counted in the throttle first, an
+/// unknown name costing a dummy hash, a wrong password or unknown name one
+/// `Unauthenticated`. Says nothing of whether the user may sign in
+/// (active, staff, verified): that is the caller's rule. Verifies a
+/// password: the caller holds an argon2 turn.
+pub fn check_credentials(
     ctx: &AppContext,
     client: IpAddr,
     username: &str,
     password: &str,
-) -> Result<TokenPair, ServiceError> {
+) -> Result<User, ServiceError> {
     let throttle_key = normalize(username.trim());
     let attempt = ctx.throttle.begin(client, &throttle_key)?;
 
@@ -75,21 +80,31 @@ pub fn login(
             false
         }
     };
-    let user = match found {
+    match found {
         Some(user) if verified => {
             // Right credentials: not a guess, whatever the answer.
             attempt.succeeded();
-            if !user.is_active {
-                return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
-            }
-            if ctx.settings.require_verified_email && !user.email_verified {
-                return Err(ServiceError::EmailNotVerified);
-            }
-            user
+            Ok(user)
         }
         // The attempt stays counted as a failure.
-        _ => return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS)),
-    };
+        _ => Err(ServiceError::Unauthenticated(BAD_CREDENTIALS)),
+    }
+}
+
+/// Signs in. Verifies a password: the caller holds an argon2 turn.
+pub fn login(
+    ctx: &AppContext,
+    client: IpAddr,
+    username: &str,
+    password: &str,
+) -> Result<TokenPair, ServiceError> {
+    let user = check_credentials(ctx, client, username, password)?;
+    if !user.is_active {
+        return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS));
+    }
+    if ctx.settings.require_verified_email && !user.email_verified {
+        return Err(ServiceError::EmailNotVerified);
+    }
 
     atomic(&mut *connection(ctx)?, |work| -> Result<_, ServiceError> {
         diesel::update(users::table.find(user.id))
