@@ -75,6 +75,15 @@ fn pictures(c: &mut Criterion) {
     group.bench_function("12 MP JPEG", |b| {
         b.iter(|| process(&jpeg, &LIMITS, &PictureSpec::default()).unwrap())
     });
+    // With a second thread, as an upload that finds a second CPU permit
+    // free: the largest resize runs during the decode.
+    group.bench_function("12 MP JPEG, two threads", |b| {
+        let spec = PictureSpec {
+            threads: 2,
+            ..PictureSpec::default()
+        };
+        b.iter(|| process(&jpeg, &LIMITS, &spec).unwrap())
+    });
     group.bench_function("4000x3000 PNG", |b| {
         b.iter(|| process(&png, &LIMITS, &PictureSpec::default()).unwrap())
     });

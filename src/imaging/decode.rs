@@ -2,7 +2,8 @@
 //! declared size against the pixel limit, and the decoder's own buffer
 //! against the memory limit. JPEG goes through libjpeg-turbo (the mozjpeg
 //! crate) at the smallest DCT scale that still covers the largest
-//! rendition, after orientation and crop;
+//! rendition, after orientation and crop, its rows handed to a `RowSink`
+//! as they come (all at once, or a strip at a time to another thread);
 //! PNG, WebP and GIF (first frame) through the `image` crate. Out come 8-bit
 //! RGB or RGBA pixels and the EXIF orientation. Pure: no I/O.
 
@@ -23,7 +24,7 @@ pub(super) struct Decoded {
     pub source_size: (u32, u32),
 }
 
-/// Decodes `bytes`, already recognised as `format`.
+/// Decodes `bytes`, already recognised as `format`, into one picture.
 pub(super) fn decode(
     bytes: &[u8],
     format: SourceFormat,
@@ -31,8 +32,64 @@ pub(super) fn decode(
     spec: &PictureSpec,
 ) -> Result<Decoded, ImagingError> {
     match format {
-        SourceFormat::Jpeg => decode_jpeg(bytes, limits, spec),
+        SourceFormat::Jpeg => {
+            let mut whole = Whole::default();
+            let header = decode_jpeg(bytes, limits, spec, &mut whole)?;
+            let (width, height) = header.decoded_size;
+            let image =
+                RgbImage::from_raw(width, height, whole.rows).ok_or(ImagingError::Corrupt)?;
+            Ok(Decoded {
+                image: Pixels::Rgb(image),
+                orientation: header.orientation,
+                source_size: header.source_size,
+            })
+        }
         other => decode_with_image_crate(bytes, other, limits),
+    }
+}
+
+/// What a JPEG's header says, known before its first row is decoded.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct JpegHeader {
+    /// The size rows come at (the DCT scale applied).
+    pub decoded_size: (u32, u32),
+    /// The picture's own size as stored, before orientation.
+    pub source_size: (u32, u32),
+    pub orientation: Orientation,
+}
+
+/// Where a JPEG's rows go as they are decoded, top to bottom, 8-bit RGB.
+pub(super) trait RowSink {
+    /// How many rows to hand over at a time.
+    fn rows_at_a_time(&self) -> u32;
+    /// The header is read; rows follow.
+    fn begin(&mut self, header: &JpegHeader) -> Result<(), ImagingError>;
+    /// The next whole rows.
+    fn rows(&mut self, rows: Vec<u8>) -> Result<(), ImagingError>;
+}
+
+/// Every row into one buffer, read in one go.
+#[derive(Default)]
+struct Whole {
+    rows: Vec<u8>,
+}
+
+impl RowSink for Whole {
+    fn rows_at_a_time(&self) -> u32 {
+        u32::MAX
+    }
+
+    fn begin(&mut self, _: &JpegHeader) -> Result<(), ImagingError> {
+        Ok(())
+    }
+
+    fn rows(&mut self, rows: Vec<u8>) -> Result<(), ImagingError> {
+        if self.rows.is_empty() {
+            self.rows = rows;
+        } else {
+            self.rows.extend_from_slice(&rows);
+        }
+        Ok(())
     }
 }
 
@@ -50,11 +107,14 @@ fn check_pixels(width: u64, height: u64, limits: &ImageLimits) -> Result<(), Ima
     Ok(())
 }
 
-fn decode_jpeg(
+/// Decodes a JPEG into `sink`, `sink.rows_at_a_time()` rows at a time,
+/// once every limit has been checked against its header.
+pub(super) fn decode_jpeg(
     bytes: &[u8],
     limits: &ImageLimits,
     spec: &PictureSpec,
-) -> Result<Decoded, ImagingError> {
+    sink: &mut dyn RowSink,
+) -> Result<JpegHeader, ImagingError> {
     use mozjpeg::{ColorSpace, Decompress, Marker};
 
     let (scans, components, complete) = jpeg_markers(bytes);
@@ -97,27 +157,43 @@ fn decode_jpeg(
         decompress.color_space(),
         ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
     );
-    let image = if is_cmyk {
-        let mut started = decompress
-            .to_colorspace(ColorSpace::JCS_CMYK)
-            .map_err(corrupt)?;
-        let (w, h) = (started.width() as u32, started.height() as u32);
-        let cmyk: Vec<[u8; 4]> = started.read_scanlines().map_err(corrupt)?;
-        started.finish().map_err(corrupt)?;
-        let rgb: Vec<u8> = cmyk.iter().flat_map(|&px| cmyk_to_rgb(px, adobe)).collect();
-        RgbImage::from_raw(w, h, rgb).ok_or(ImagingError::Corrupt)?
+    let mut started = if is_cmyk {
+        decompress.to_colorspace(ColorSpace::JCS_CMYK)
     } else {
-        let mut started = decompress.rgb().map_err(corrupt)?;
-        let (w, h) = (started.width() as u32, started.height() as u32);
-        let rgb: Vec<u8> = started.read_scanlines().map_err(corrupt)?;
-        started.finish().map_err(corrupt)?;
-        RgbImage::from_raw(w, h, rgb).ok_or(ImagingError::Corrupt)?
-    };
-    Ok(Decoded {
-        image: Pixels::Rgb(image),
-        orientation,
+        decompress.rgb()
+    }
+    .map_err(corrupt)?;
+    let (w, h) = (started.width() as u32, started.height() as u32);
+    let header = JpegHeader {
+        decoded_size: (w, h),
         source_size: (width, height),
-    })
+        orientation,
+    };
+    sink.begin(&header)?;
+    let channels = if is_cmyk { 4 } else { 3 };
+    let at_a_time = sink.rows_at_a_time().max(1);
+    let mut row = 0;
+    while row < h {
+        let count = at_a_time.min(h - row);
+        let read: Vec<u8> = if count == h {
+            started.read_scanlines().map_err(corrupt)?
+        } else {
+            let mut strip = vec![0u8; w as usize * count as usize * channels];
+            started.read_scanlines_into(&mut strip).map_err(corrupt)?;
+            strip
+        };
+        let rgb = if is_cmyk {
+            read.chunks_exact(4)
+                .flat_map(|px| cmyk_to_rgb([px[0], px[1], px[2], px[3]], adobe))
+                .collect()
+        } else {
+            read
+        };
+        sink.rows(rgb)?;
+        row += count;
+    }
+    started.finish().map_err(corrupt)?;
+    Ok(header)
 }
 
 /// Adobe (Photoshop) CMYK JPEGs store inverted ink values.
@@ -295,7 +371,12 @@ mod tests {
         };
         // The scans are refused before libjpeg reads the header.
         assert!(matches!(
-            decode_jpeg(&bomb, &limits, &PictureSpec::default()),
+            decode_jpeg(
+                &bomb,
+                &limits,
+                &PictureSpec::default(),
+                &mut Whole::default()
+            ),
             Err(ImagingError::TooManyScans { scans: 500, .. })
         ));
     }

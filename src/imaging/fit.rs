@@ -1,13 +1,14 @@
-//! Geometry: the EXIF orientation applied, then the crop and the resizes
-//! (Lanczos3, by fast_image_resize) to each rendition's size, aspect kept,
-//! never enlarged. Pure: no I/O.
+//! Geometry: the crop and the resize (Lanczos3, by fast_image_resize) to
+//! the largest rendition, whole or band by band as rows arrive
+//! (`BandedResize`), the EXIF orientation applied to it, then each smaller
+//! rendition resized from the next larger; aspect kept, never enlarged.
+//! Pure: no I/O, no threads of its own.
 
 use fast_image_resize::images::{Image as ResizeImage, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, RgbImage, RgbaImage};
 
-use super::renditions::Crop;
 use super::{ImagingError, Pixels};
 
 /// `pixels` turned upright as the EXIF orientation says.
@@ -41,31 +42,177 @@ pub fn fitted_size(width: u32, height: u32, avatar_size: u32) -> (u32, u32) {
     }
 }
 
-/// The renditions of `pixels` (oriented, not yet cropped), at the sizes of
-/// `targets` (smallest first): the largest is resized from the crop of
-/// `pixels`, each smaller one from the next larger (a cascade of small
-/// steps keeps Lanczos's quality and costs less than each from the source).
-pub(super) fn renditions(
+/// The largest rendition: the `crop_box` (in pixels) of `pixels`, as
+/// stored and not yet turned, resized to `target`; `pixels` themselves
+/// when that is all of them at their own size.
+pub(super) fn largest(
     pixels: Pixels,
-    crop: Crop,
+    crop_box: (f64, f64, f64, f64),
+    target: (u32, u32),
+) -> Result<Pixels, ImagingError> {
+    let (width, height) = pixels.dimensions();
+    if crop_box == (0.0, 0.0, f64::from(width), f64::from(height)) && target == (width, height) {
+        return Ok(pixels);
+    }
+    resize(&pixels, target, Some(crop_box))
+}
+
+/// The smaller renditions, at `targets` (smallest first, all smaller than
+/// `largest`): each resized from the next larger, a cascade of small steps
+/// that keeps Lanczos's quality and costs less than each from the source.
+pub(super) fn smaller(
+    largest: &Pixels,
     targets: &[(u32, u32)],
 ) -> Result<Vec<Pixels>, ImagingError> {
-    let Some(&largest) = targets.last() else {
-        return Ok(Vec::new());
-    };
-    let (width, height) = pixels.dimensions();
-    let first = if crop == Crop::WHOLE && largest == (width, height) {
-        pixels
-    } else {
-        resize(&pixels, largest, Some(crop.in_pixels(width, height)))?
-    };
-    let mut made = vec![first];
-    for &target in targets.iter().rev().skip(1) {
-        let next = resize(made.last().unwrap_or_else(|| unreachable!()), target, None)?;
+    let mut made: Vec<Pixels> = Vec::with_capacity(targets.len());
+    for &target in targets.iter().rev() {
+        let next = resize(made.last().unwrap_or(largest), target, None)?;
         made.push(next);
     }
     made.reverse();
     Ok(made)
+}
+
+/// Lanczos3's support, in source pixels at scale 1.
+const LANCZOS3_SUPPORT: f64 = 3.0;
+
+/// The largest rendition of an RGB picture resized band by band while its
+/// decoder is still producing rows, so that a second core does the resize
+/// during the decode rather than after it. A band of output rows is made
+/// once every source row under its filter window has arrived, and reads
+/// the rows around it as the whole picture's resize would: the bands join
+/// into the same picture, not a stitch of pieces filtered apart.
+pub(super) struct BandedResize {
+    /// The decoded picture's size.
+    width: u32,
+    height: u32,
+    /// The part of it to keep, in its pixels (left, top, width, height).
+    crop_box: (f64, f64, f64, f64),
+    target: (u32, u32),
+    /// The rows received so far; the whole picture at the end.
+    source: Vec<u8>,
+    out: Vec<u8>,
+    /// Output rows made so far.
+    done: u32,
+    resizer: Resizer,
+}
+
+impl BandedResize {
+    pub fn new(size: (u32, u32), crop_box: (f64, f64, f64, f64), target: (u32, u32)) -> Self {
+        let (width, height) = size;
+        Self {
+            width,
+            height,
+            crop_box,
+            target,
+            source: Vec::with_capacity(width as usize * height as usize * 3),
+            out: Vec::new(),
+            done: 0,
+            resizer: Resizer::new(),
+        }
+    }
+
+    fn stride(&self) -> usize {
+        self.width as usize * 3
+    }
+
+    fn rows_received(&self) -> u32 {
+        (self.source.len() / self.stride()) as u32
+    }
+
+    /// Source rows per output row.
+    fn scale(&self) -> f64 {
+        self.crop_box.3 / f64::from(self.target.1)
+    }
+
+    fn radius(&self) -> f64 {
+        LANCZOS3_SUPPORT * self.scale().max(1.0)
+    }
+
+    /// The source rows output row `row` reads: from the first, up to the
+    /// last (exclusive), with a row to spare each side for rounding.
+    fn window(&self, row: u32) -> (u32, u32) {
+        let center = self.crop_box.1 + (f64::from(row) + 0.5) * self.scale();
+        let first = ((center - self.radius()).floor() - 1.0).max(0.0);
+        let end = ((center + self.radius()).ceil() + 1.0).min(f64::from(self.height));
+        (first as u32, end as u32)
+    }
+
+    /// The next whole rows, top to bottom; makes every band they complete.
+    pub fn push(&mut self, rows: &[u8]) -> Result<(), ImagingError> {
+        if rows.len() % self.stride() != 0
+            || self.source.len() + rows.len() > self.source.capacity()
+        {
+            return Err(ImagingError::Corrupt);
+        }
+        self.source.extend_from_slice(rows);
+        if self.is_whole() {
+            return Ok(());
+        }
+        let received = self.rows_received();
+        let mut end = self.done;
+        while end < self.target.1 && self.window(end).1 <= received {
+            end += 1;
+        }
+        self.band(end)
+    }
+
+    /// Output rows `done..end`, from the source rows under them.
+    fn band(&mut self, end: u32) -> Result<(), ImagingError> {
+        if end <= self.done {
+            return Ok(());
+        }
+        let scale = self.scale();
+        let (first, _) = self.window(self.done);
+        let (_, last) = self.window(end - 1);
+        let stride = self.stride();
+        let rows = &self.source[first as usize * stride..last as usize * stride];
+        let source = ImageRef::new(self.width, last - first, rows, PixelType::U8x3)
+            .map_err(|_| ImagingError::Corrupt)?;
+        let out_stride = self.target.0 as usize * 3;
+        if self.out.is_empty() {
+            self.out = vec![0; out_stride * self.target.1 as usize];
+        }
+        let out = &mut self.out[self.done as usize * out_stride..end as usize * out_stride];
+        let mut target =
+            ResizeImage::from_slice_u8(self.target.0, end - self.done, out, PixelType::U8x3)
+                .map_err(|_| ImagingError::Corrupt)?;
+        let (left, top, width, _) = self.crop_box;
+        let band_top = top + f64::from(self.done) * scale - f64::from(first);
+        // The picture's last band ends on its last row: rounding must not
+        // take it past.
+        let band_height =
+            (f64::from(end - self.done) * scale).min(f64::from(last - first) - band_top);
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+            .crop(left, band_top, width, band_height);
+        self.resizer
+            .resize(&source, &mut target, &options)
+            .map_err(|_| ImagingError::Corrupt)?;
+        self.done = end;
+        Ok(())
+    }
+
+    /// Whether the rendition is the whole picture at its own size.
+    fn is_whole(&self) -> bool {
+        self.target == (self.width, self.height)
+            && self.crop_box == (0.0, 0.0, f64::from(self.width), f64::from(self.height))
+    }
+
+    /// Once every row has come: the largest rendition. Too few rows is a
+    /// corrupt picture.
+    pub fn finish(mut self) -> Result<RgbImage, ImagingError> {
+        if self.rows_received() != self.height {
+            return Err(ImagingError::Corrupt);
+        }
+        let (width, height, pixels) = if self.is_whole() {
+            (self.width, self.height, self.source)
+        } else {
+            self.band(self.target.1)?;
+            (self.target.0, self.target.1, self.out)
+        };
+        RgbImage::from_raw(width, height, pixels).ok_or(ImagingError::Corrupt)
+    }
 }
 
 /// `source` (or the `crop_box` of it) resized to `target`.
@@ -100,6 +247,78 @@ fn resize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A picture with detail at every scale: a band seam would show.
+    fn detailed(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            let v = (x * 7 + y * 13) ^ (x * y);
+            image::Rgb([
+                (v % 251) as u8,
+                ((x + 3 * y) % 256) as u8,
+                ((v >> 3) % 256) as u8,
+            ])
+        })
+    }
+
+    /// The banded resize, fed `rows_at_a_time` rows at a time, against
+    /// the whole picture's resize: the same picture, not a stitch.
+    fn banded_matches_whole(
+        (width, height): (u32, u32),
+        crop_box: (f64, f64, f64, f64),
+        target: (u32, u32),
+        rows_at_a_time: u32,
+    ) {
+        let picture = detailed(width, height);
+        let Pixels::Rgb(whole) =
+            resize(&Pixels::Rgb(picture.clone()), target, Some(crop_box)).unwrap()
+        else {
+            unreachable!()
+        };
+        let mut banded = BandedResize::new((width, height), crop_box, target);
+        for rows in picture
+            .as_raw()
+            .chunks(width as usize * 3 * rows_at_a_time as usize)
+        {
+            banded.push(rows).unwrap();
+        }
+        let banded = banded.finish().unwrap();
+        assert_eq!(banded.dimensions(), target);
+        let differing = whole
+            .as_raw()
+            .iter()
+            .zip(banded.as_raw())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{crop_box:?} → {target:?}, {rows_at_a_time} rows at a time"
+        );
+    }
+
+    #[test]
+    fn a_resize_made_band_by_band_is_the_whole_resize() {
+        banded_matches_whole((1000, 750), (0.0, 0.0, 1000.0, 750.0), (600, 450), 32);
+        banded_matches_whole((1000, 750), (0.0, 0.0, 1000.0, 750.0), (600, 450), 7);
+        // A fractional crop, and a shrink by more than the filter's reach.
+        banded_matches_whole((1000, 750), (120.4, 77.7, 603.3, 512.9), (300, 255), 32);
+        banded_matches_whole((1000, 750), (0.0, 10.5, 1000.0, 700.0), (64, 45), 5);
+        // Rows in one go, and a target as tall as the picture.
+        banded_matches_whole((400, 300), (0.0, 0.0, 400.0, 300.0), (200, 150), 300);
+        banded_matches_whole((400, 300), (50.0, 0.0, 300.0, 300.0), (200, 300), 16);
+    }
+
+    #[test]
+    fn a_banded_resize_refuses_rows_that_do_not_fit() {
+        let mut banded = BandedResize::new((10, 10), (0.0, 0.0, 10.0, 10.0), (5, 5));
+        assert_eq!(banded.push(&[0; 31]), Err(ImagingError::Corrupt));
+        let mut banded = BandedResize::new((10, 10), (0.0, 0.0, 10.0, 10.0), (5, 5));
+        banded.push(&[0; 30 * 9]).unwrap();
+        // Nine rows of ten: the picture is cut short.
+        assert_eq!(banded.finish().err(), Some(ImagingError::Corrupt));
+        let mut banded = BandedResize::new((10, 10), (0.0, 0.0, 10.0, 10.0), (10, 10));
+        banded.push(&[7; 300]).unwrap();
+        assert_eq!(banded.push(&[0; 30]), Err(ImagingError::Corrupt));
+    }
 
     #[test]
     fn fitted_size_keeps_aspect_and_never_enlarges() {

@@ -4,8 +4,11 @@
 //! `decode` refuses an image whose declared size is over the limits before
 //! decoding a pixel, and decodes once (JPEG in the DCT domain at the
 //! smallest scale that covers the largest rendition); `renditions` says
-//! which sizes a picture gets and checks the crop; `fit` orients, crops and
-//! resizes each rendition from the next larger; `encode` writes the
+//! which sizes a picture gets and checks the crop; `fit` crops and resizes
+//! the largest rendition, turns it upright and resizes each smaller one
+//! from the next larger; `stream` runs a JPEG's decode and its largest
+//! resize on two threads at once when the caller's budget holds two;
+//! `encode` writes the
 //! primary format (JPEG, or PNG for real transparency) and lossy WebP,
 //! dropping every metadata block; `thumbhash` makes the placeholder. No
 //! I/O, no HTTP, no database, no waiting for permits (the caller schedules
@@ -16,6 +19,7 @@ mod encode;
 mod fit;
 mod renditions;
 mod sniff;
+mod stream;
 mod thumbhash;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,6 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use image::{RgbImage, RgbaImage};
 
 pub use fit::fitted_size;
+use renditions::Layout;
 pub use renditions::{plan, Crop};
 pub use sniff::{refused_format, sniff, SourceFormat};
 
@@ -174,51 +179,23 @@ pub fn process(
     };
     // Decoders are third-party code fed hostile input: a panic in one is a
     // corrupt image, not a dead worker.
-    let decoded = catch_unwind(AssertUnwindSafe(|| {
-        decode::decode(bytes, format, limits, spec)
+    let (layout, largest) = catch_unwind(AssertUnwindSafe(|| {
+        largest_rendition(bytes, format, limits, spec)
     }))
     .map_err(|_| ImagingError::Corrupt)??;
-    let (source_w, source_h) = decoded.source_size;
-    let (oriented_w, oriented_h) = if renditions::swaps_axes(decoded.orientation) {
-        (source_h, source_w)
-    } else {
-        (source_w, source_h)
-    };
-    let (cropped_w, cropped_h) = spec.crop.size_of(oriented_w, oriented_h);
-    let sizes = plan(cropped_w, cropped_h, &spec.sizes);
-    // Cropped and resized as stored, then each rendition turned upright:
-    // turning the small renditions costs less than turning the decode.
-    let orientation = decoded.orientation;
-    let swap = |(w, h): (u32, u32)| {
-        if renditions::swaps_axes(orientation) {
-            (h, w)
-        } else {
-            (w, h)
-        }
-    };
-    let stored_sizes: Vec<(u32, u32)> = sizes.iter().copied().map(swap).collect();
-    let made: Vec<Pixels> = fit::renditions(
-        decoded.image,
-        spec.crop.unoriented(orientation),
-        &stored_sizes,
-    )?
-    .into_iter()
-    .map(|pixels| fit::orient(pixels, orientation))
-    .collect();
-    let smallest = made.first().ok_or(ImagingError::Corrupt)?;
-    let primaries = || -> Result<Vec<Rendition>, ImagingError> {
-        made.iter()
-            .map(|pixels| {
-                let (width, height) = pixels.dimensions();
-                let (format, bytes) = encode::primary(pixels, spec.jpeg_quality)?;
-                Ok(Rendition {
-                    width,
-                    height,
-                    format,
-                    bytes,
-                })
-            })
-            .collect()
+    // Cropped and resized as stored, then turned upright: turning the
+    // rendition costs less than turning the decode.
+    let largest = fit::orient(largest, layout.orientation);
+    let smaller_sizes = &layout.sizes[..layout.sizes.len().saturating_sub(1)];
+    let primary_of = |pixels: &Pixels| -> Result<Rendition, ImagingError> {
+        let (width, height) = pixels.dimensions();
+        let (format, bytes) = encode::primary(pixels, spec.jpeg_quality)?;
+        Ok(Rendition {
+            width,
+            height,
+            format,
+            bytes,
+        })
     };
     let webp_of = |pixels: &Pixels| -> Result<Rendition, ImagingError> {
         let (width, height) = pixels.dimensions();
@@ -229,39 +206,74 @@ pub fn process(
             bytes: encode::webp(pixels, spec.webp_quality)?,
         })
     };
-    let (largest, smaller) = made.split_last().ok_or(ImagingError::Corrupt)?;
-    let (mut renditions, webp, thumbhash) = if spec.threads > 1 {
+    // Everything but the largest WebP, smallest first.
+    let the_rest = || -> Result<(Vec<Rendition>, Vec<Rendition>, String), ImagingError> {
+        let smaller = fit::smaller(&largest, smaller_sizes)?;
+        let mut primaries = smaller
+            .iter()
+            .map(primary_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        primaries.push(primary_of(&largest)?);
+        let webps = smaller.iter().map(webp_of).collect::<Result<Vec<_>, _>>()?;
+        let thumbhash = thumbhash::thumbhash(smaller.first().unwrap_or(&largest));
+        Ok((primaries, webps, thumbhash))
+    };
+    let ((mut renditions, mut webps, thumbhash), largest_webp) = if spec.threads > 1 {
         // The largest WebP is most of the work (its pixels outnumber all
-        // the others'): it gets the second thread, the rest stays here.
+        // the others'): it starts on the second thread at once, and the
+        // smaller renditions are made and encoded here meanwhile.
         std::thread::scope(|scope| {
-            // No thread to be had: encoded here, after the others.
-            let largest_webp = std::thread::Builder::new().spawn_scoped(scope, || webp_of(largest));
-            let primary = primaries();
-            let mut webp = smaller.iter().map(webp_of).collect::<Result<Vec<_>, _>>();
-            let thumbhash = thumbhash::thumbhash(smallest);
+            let largest_webp =
+                std::thread::Builder::new().spawn_scoped(scope, || webp_of(&largest));
+            let rest = the_rest();
             let largest_webp = match largest_webp {
-                Ok(thread) => thread.join().map_err(|_| ImagingError::Corrupt),
-                Err(_) => Ok(webp_of(largest)),
+                Ok(thread) => thread.join().unwrap_or(Err(ImagingError::Corrupt)),
+                // No thread to be had: encoded here, after the others.
+                Err(_) => webp_of(&largest),
             };
-            if let Ok(webp) = &mut webp {
-                webp.push(largest_webp??);
-            }
-            Ok::<_, ImagingError>((primary?, webp?, thumbhash))
+            Ok::<_, ImagingError>((rest?, largest_webp?))
         })?
     } else {
-        let webp = made.iter().map(webp_of).collect::<Result<Vec<_>, _>>()?;
-        (primaries()?, webp, thumbhash::thumbhash(smallest))
+        (the_rest()?, webp_of(&largest)?)
     };
+    webps.push(largest_webp);
     let primary = renditions
         .first()
         .map_or(StoredFormat::Jpeg, |rendition| rendition.format);
-    renditions.extend(webp);
+    renditions.extend(webps);
     Ok(Picture {
         primary,
-        sizes,
+        sizes: layout.sizes,
         renditions,
         thumbhash,
     })
+}
+
+/// The picture decoded, its layout, and its largest rendition as stored
+/// (cropped and resized, not yet turned upright). A JPEG with a second
+/// thread to hand is resized as it is decoded (`stream`).
+fn largest_rendition(
+    bytes: &[u8],
+    format: SourceFormat,
+    limits: &ImageLimits,
+    spec: &PictureSpec,
+) -> Result<(Layout, Pixels), ImagingError> {
+    if format == SourceFormat::Jpeg && spec.threads > 1 {
+        if let Some(streamed) = stream::jpeg_largest(bytes, limits, spec) {
+            let (layout, largest) = streamed?;
+            return Ok((layout, Pixels::Rgb(largest)));
+        }
+    }
+    let decoded = decode::decode(bytes, format, limits, spec)?;
+    let layout = Layout::of(
+        decoded.source_size,
+        decoded.image.dimensions(),
+        decoded.orientation,
+        spec.crop,
+        &spec.sizes,
+    );
+    let largest = fit::largest(decoded.image, layout.crop_box, layout.largest_stored)?;
+    Ok((layout, largest))
 }
 
 #[cfg(test)]
@@ -272,6 +284,76 @@ mod tests {
         max_pixels: 40_000_000,
         max_decode_bytes: 256 << 20,
     };
+
+    fn photo_jpeg(width: u32, height: u32) -> Vec<u8> {
+        let rgb = RgbImage::from_fn(width, height, |x, y| {
+            let v = (x * 7 + y * 13) ^ (x * y);
+            image::Rgb([(v % 251) as u8, ((x + 3 * y) % 256) as u8, 90])
+        });
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&rgb)
+            .unwrap();
+        jpeg
+    }
+
+    #[test]
+    fn a_jpeg_resized_as_it_is_decoded_gives_the_same_renditions() {
+        let jpeg = photo_jpeg(1600, 1200);
+        for crop in [Crop::WHOLE, Crop::parse("0.13,0.2,0.5,0.61").unwrap()] {
+            let one = |threads| {
+                process(
+                    &jpeg,
+                    &LIMITS,
+                    &PictureSpec {
+                        threads,
+                        crop,
+                        ..PictureSpec::default()
+                    },
+                )
+                .unwrap()
+            };
+            let (serial, streamed) = (one(1), one(2));
+            assert_eq!(serial.sizes, streamed.sizes);
+            assert_eq!(serial.thumbhash, streamed.thumbhash);
+            assert_eq!(serial.renditions.len(), 8);
+            for (a, b) in serial.renditions.iter().zip(&streamed.renditions) {
+                assert_eq!((a.width, a.height, a.format), (b.width, b.height, b.format));
+                assert!(
+                    a.bytes == b.bytes,
+                    "{}×{} {:?} differs",
+                    a.width,
+                    a.height,
+                    a.format
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_jpeg_fails_alike_on_one_thread_or_two() {
+        let jpeg = photo_jpeg(800, 600);
+        // Cut inside the entropy-coded data, its end marker put back: libjpeg
+        // reads grey past the cut; a flipped marker breaks the header.
+        let mut cut = jpeg[..jpeg.len() / 2].to_vec();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        let mut broken_header = jpeg.clone();
+        broken_header[3] = 0x00;
+        for bytes in [cut, broken_header, jpeg[..jpeg.len() - 2].to_vec()] {
+            let one = |threads| {
+                process(
+                    &bytes,
+                    &LIMITS,
+                    &PictureSpec {
+                        threads,
+                        ..PictureSpec::default()
+                    },
+                )
+                .map(|picture| picture.sizes)
+            };
+            assert_eq!(one(1), one(2));
+        }
+    }
 
     #[test]
     fn garbage_is_an_error_never_a_panic() {
@@ -355,6 +437,7 @@ mod fuzz {
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
             cut in any::<prop::sample::Index>(),
             truncate in any::<bool>(),
+            two_threads in any::<bool>(),
         ) {
             let mut bytes = seeds()[seed].clone();
             for (index, value) in flips {
@@ -364,7 +447,8 @@ mod fuzz {
             if truncate {
                 bytes.truncate(cut.index(bytes.len()).max(1));
             }
-            if let Ok(picture) = process(&bytes, &LIMITS, &spec()) {
+            let spec = PictureSpec { threads: 1 + usize::from(two_threads), ..spec() };
+            if let Ok(picture) = process(&bytes, &LIMITS, &spec) {
                 for rendition in &picture.renditions {
                     prop_assert!(rendition.width <= 64 && rendition.height <= 64);
                     prop_assert!(!rendition.bytes.is_empty());

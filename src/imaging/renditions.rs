@@ -128,6 +128,50 @@ pub fn plan(width: u32, height: u32, sizes: &[u32]) -> Vec<(u32, u32)> {
     planned
 }
 
+/// Where a picture's renditions come from, once its decoded size is known.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Layout {
+    /// Each rendition's size, upright, smallest first (never empty).
+    pub sizes: Vec<(u32, u32)>,
+    /// The largest rendition's size as stored, before it is turned upright.
+    pub largest_stored: (u32, u32),
+    /// The crop, in pixels of the decoded picture as stored.
+    pub crop_box: (f64, f64, f64, f64),
+    pub orientation: Orientation,
+}
+
+impl Layout {
+    /// For a picture `source` in size as stored, decoded at `decoded`
+    /// (smaller for a JPEG decoded at a DCT scale), turned by
+    /// `orientation`: the sizes come from its real size, the crop box from
+    /// the decoded one.
+    pub fn of(
+        source: (u32, u32),
+        decoded: (u32, u32),
+        orientation: Orientation,
+        crop: Crop,
+        sizes: &[u32],
+    ) -> Layout {
+        let swap = |(w, h): (u32, u32)| {
+            if swaps_axes(orientation) {
+                (h, w)
+            } else {
+                (w, h)
+            }
+        };
+        let (oriented_w, oriented_h) = swap(source);
+        let (cropped_w, cropped_h) = crop.size_of(oriented_w, oriented_h);
+        let sizes = plan(cropped_w, cropped_h, sizes);
+        let largest = sizes.last().copied().unwrap_or((cropped_w, cropped_h));
+        Layout {
+            largest_stored: swap(largest),
+            crop_box: crop.unoriented(orientation).in_pixels(decoded.0, decoded.1),
+            sizes,
+            orientation,
+        }
+    }
+}
+
 /// Whether the orientation turns the picture a quarter.
 pub fn swaps_axes(orientation: Orientation) -> bool {
     matches!(
