@@ -107,14 +107,28 @@ fn check_pixels(width: u64, height: u64, limits: &ImageLimits) -> Result<(), Ima
     Ok(())
 }
 
-/// Decodes a JPEG into `sink`, `sink.rows_at_a_time()` rows at a time,
-/// once every limit has been checked against its header.
-pub(super) fn decode_jpeg(
-    bytes: &[u8],
+/// A JPEG whose header is read and checked against every limit; no pixel
+/// decoded yet.
+pub(super) struct CheckedJpeg<'a> {
+    decompress: mozjpeg::Decompress<&'a [u8]>,
+    /// The picture's own size as stored, before orientation.
+    pub source_size: (u32, u32),
+    pub orientation: Orientation,
+    /// The DCT scale to decode at, n/8.
+    pub numerator: u8,
+    /// One for a baseline JPEG with its components in one scan.
+    pub scans: usize,
+    pub is_cmyk: bool,
+    adobe: bool,
+}
+
+/// Reads a JPEG's header and checks it: complete, not too many scans, not
+/// too many pixels, not too much memory at the scale it will decode at.
+pub(super) fn check_jpeg<'a>(
+    bytes: &'a [u8],
     limits: &ImageLimits,
     spec: &PictureSpec,
-    sink: &mut dyn RowSink,
-) -> Result<JpegHeader, ImagingError> {
+) -> Result<CheckedJpeg<'a>, ImagingError> {
     use mozjpeg::{ColorSpace, Decompress, Marker};
 
     let (scans, components, complete) = jpeg_markers(bytes);
@@ -127,10 +141,9 @@ pub(super) fn decode_jpeg(
             max: MAX_JPEG_SCANS,
         });
     }
-    let corrupt = |_| ImagingError::Corrupt;
     let mut decompress = Decompress::with_markers(&[Marker::APP(1), Marker::APP(14)])
         .from_mem(bytes)
-        .map_err(corrupt)?;
+        .map_err(|_| ImagingError::Corrupt)?;
     let (width, height) = decompress.size();
     check_pixels(width as u64, height as u64, limits)?;
     let (width, height) = (width as u32, height as u32);
@@ -157,6 +170,44 @@ pub(super) fn decode_jpeg(
         decompress.color_space(),
         ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
     );
+    Ok(CheckedJpeg {
+        decompress,
+        source_size: (width, height),
+        orientation,
+        numerator,
+        scans,
+        is_cmyk,
+        adobe,
+    })
+}
+
+/// Decodes a JPEG into `sink`, `sink.rows_at_a_time()` rows at a time,
+/// once every limit has been checked against its header.
+pub(super) fn decode_jpeg(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    spec: &PictureSpec,
+    sink: &mut dyn RowSink,
+) -> Result<JpegHeader, ImagingError> {
+    decode_checked(check_jpeg(bytes, limits, spec)?, sink)
+}
+
+/// Decodes a checked JPEG into `sink`.
+pub(super) fn decode_checked(
+    checked: CheckedJpeg<'_>,
+    sink: &mut dyn RowSink,
+) -> Result<JpegHeader, ImagingError> {
+    use mozjpeg::ColorSpace;
+
+    let corrupt = |_| ImagingError::Corrupt;
+    let CheckedJpeg {
+        decompress,
+        source_size: (width, height),
+        orientation,
+        is_cmyk,
+        adobe,
+        ..
+    } = checked;
     let mut started = if is_cmyk {
         decompress.to_colorspace(ColorSpace::JCS_CMYK)
     } else {
@@ -332,6 +383,11 @@ fn jpeg_markers(bytes: &[u8]) -> (usize, u8, bool) {
     }
     let complete = matches!((last_sos, last_eoi), (Some(sos), Some(eoi)) if eoi > sos);
     (scans, components.max(1), complete)
+}
+
+#[cfg(test)]
+pub(super) fn jpeg_scans(bytes: &[u8]) -> usize {
+    jpeg_markers(bytes).0
 }
 
 /// What libjpeg allocates for a `width`×`height` JPEG decoded at

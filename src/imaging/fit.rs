@@ -120,24 +120,6 @@ impl BandedResize {
         (self.source.len() / self.stride()) as u32
     }
 
-    /// Source rows per output row.
-    fn scale(&self) -> f64 {
-        self.crop_box.3 / f64::from(self.target.1)
-    }
-
-    fn radius(&self) -> f64 {
-        LANCZOS3_SUPPORT * self.scale().max(1.0)
-    }
-
-    /// The source rows output row `row` reads: from the first, up to the
-    /// last (exclusive), with a row to spare each side for rounding.
-    fn window(&self, row: u32) -> (u32, u32) {
-        let center = self.crop_box.1 + (f64::from(row) + 0.5) * self.scale();
-        let first = ((center - self.radius()).floor() - 1.0).max(0.0);
-        let end = ((center + self.radius()).ceil() + 1.0).min(f64::from(self.height));
-        (first as u32, end as u32)
-    }
-
     /// The next whole rows, top to bottom; makes every band they complete.
     pub fn push(&mut self, rows: &[u8]) -> Result<(), ImagingError> {
         if rows.len() % self.stride() != 0
@@ -150,8 +132,13 @@ impl BandedResize {
             return Ok(());
         }
         let received = self.rows_received();
+        let geometry = Geometry {
+            size: (self.width, self.height),
+            crop_box: self.crop_box,
+            target: self.target,
+        };
         let mut end = self.done;
-        while end < self.target.1 && self.window(end).1 <= received {
+        while end < self.target.1 && geometry.window(end).1 <= received {
             end += 1;
         }
         self.band(end)
@@ -162,33 +149,17 @@ impl BandedResize {
         if end <= self.done {
             return Ok(());
         }
-        let scale = self.scale();
-        let (first, _) = self.window(self.done);
-        let (_, last) = self.window(end - 1);
-        let stride = self.stride();
-        let rows = &self.source[first as usize * stride..last as usize * stride];
-        let source = ImageRef::new(self.width, last - first, rows, PixelType::U8x3)
-            .map_err(|_| ImagingError::Corrupt)?;
         let out_stride = self.target.0 as usize * 3;
         if self.out.is_empty() {
             self.out = vec![0; out_stride * self.target.1 as usize];
         }
+        let geometry = Geometry {
+            size: (self.width, self.height),
+            crop_box: self.crop_box,
+            target: self.target,
+        };
         let out = &mut self.out[self.done as usize * out_stride..end as usize * out_stride];
-        let mut target =
-            ResizeImage::from_slice_u8(self.target.0, end - self.done, out, PixelType::U8x3)
-                .map_err(|_| ImagingError::Corrupt)?;
-        let (left, top, width, _) = self.crop_box;
-        let band_top = top + f64::from(self.done) * scale - f64::from(first);
-        // The picture's last band ends on its last row: rounding must not
-        // take it past.
-        let band_height =
-            (f64::from(end - self.done) * scale).min(f64::from(last - first) - band_top);
-        let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-            .crop(left, band_top, width, band_height);
-        self.resizer
-            .resize(&source, &mut target, &options)
-            .map_err(|_| ImagingError::Corrupt)?;
+        geometry.resize_rows(&mut self.resizer, &self.source, self.done..end, out)?;
         self.done = end;
         Ok(())
     }
@@ -212,6 +183,118 @@ impl BandedResize {
             (self.target.0, self.target.1, self.out)
         };
         RgbImage::from_raw(width, height, pixels).ok_or(ImagingError::Corrupt)
+    }
+}
+
+/// One resize: a `crop_box` of a `size` picture to `target`, made a range
+/// of output rows at a time, each range from the source rows under it
+/// (and the rows around them, as the whole resize reads them).
+#[derive(Clone, Copy)]
+struct Geometry {
+    size: (u32, u32),
+    crop_box: (f64, f64, f64, f64),
+    target: (u32, u32),
+}
+
+impl Geometry {
+    /// Source rows per output row.
+    fn scale(&self) -> f64 {
+        self.crop_box.3 / f64::from(self.target.1)
+    }
+
+    fn radius(&self) -> f64 {
+        LANCZOS3_SUPPORT * self.scale().max(1.0)
+    }
+
+    /// The source rows output row `row` reads: from the first, up to the
+    /// last (exclusive), with a row to spare each side for rounding.
+    fn window(&self, row: u32) -> (u32, u32) {
+        let center = self.crop_box.1 + (f64::from(row) + 0.5) * self.scale();
+        let first = ((center - self.radius()).floor() - 1.0).max(0.0);
+        let end = ((center + self.radius()).ceil() + 1.0).min(f64::from(self.size.1));
+        (first as u32, end as u32)
+    }
+
+    /// Output `rows` into `out` (exactly those rows), from `source`, which
+    /// holds at least every source row they read.
+    fn resize_rows(
+        &self,
+        resizer: &mut Resizer,
+        source: &[u8],
+        rows: std::ops::Range<u32>,
+        out: &mut [u8],
+    ) -> Result<(), ImagingError> {
+        let scale = self.scale();
+        let (first, _) = self.window(rows.start);
+        let (_, last) = self.window(rows.end - 1);
+        let stride = self.size.0 as usize * 3;
+        let under = source
+            .get(first as usize * stride..last as usize * stride)
+            .ok_or(ImagingError::Corrupt)?;
+        let source = ImageRef::new(self.size.0, last - first, under, PixelType::U8x3)
+            .map_err(|_| ImagingError::Corrupt)?;
+        let mut target =
+            ResizeImage::from_slice_u8(self.target.0, rows.end - rows.start, out, PixelType::U8x3)
+                .map_err(|_| ImagingError::Corrupt)?;
+        let (left, top, width, _) = self.crop_box;
+        let band_top = top + f64::from(rows.start) * scale - f64::from(first);
+        // The picture's last band ends on its last row: rounding must not
+        // take it past.
+        let band_height =
+            (f64::from(rows.end - rows.start) * scale).min(f64::from(last - first) - band_top);
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+            .crop(left, band_top, width, band_height);
+        resizer
+            .resize(&source, &mut target, &options)
+            .map_err(|_| ImagingError::Corrupt)
+    }
+}
+
+/// The largest rendition of a whole RGB picture, as `largest` makes it,
+/// with its lower half of rows made on a second thread at once.
+pub(super) fn largest_in_two(
+    pixels: RgbImage,
+    crop_box: (f64, f64, f64, f64),
+    target: (u32, u32),
+) -> Result<RgbImage, ImagingError> {
+    let (width, height) = pixels.dimensions();
+    if crop_box == (0.0, 0.0, f64::from(width), f64::from(height)) && target == (width, height) {
+        return Ok(pixels);
+    }
+    let geometry = Geometry {
+        size: (width, height),
+        crop_box,
+        target,
+    };
+    let out_stride = target.0 as usize * 3;
+    let mut out = vec![0u8; out_stride * target.1 as usize];
+    let half = target.1 / 2;
+    let (upper, lower) = out.split_at_mut(half as usize * out_stride);
+    let source = pixels.as_raw();
+    let halves = std::thread::scope(|scope| {
+        if half == 0 {
+            return None;
+        }
+        let thread = std::thread::Builder::new()
+            .spawn_scoped(scope, move || {
+                geometry.resize_rows(&mut Resizer::new(), source, half..target.1, lower)
+            })
+            .ok()?;
+        let upper_half = geometry.resize_rows(&mut Resizer::new(), source, 0..half, upper);
+        let lower_half = thread.join().unwrap_or(Err(ImagingError::Corrupt));
+        Some(upper_half.and(lower_half))
+    });
+    match halves {
+        Some(made) => {
+            made?;
+            RgbImage::from_raw(target.0, target.1, out).ok_or(ImagingError::Corrupt)
+        }
+        // One row, or no thread to be had: all of it here.
+        None => match largest(Pixels::Rgb(pixels), crop_box, target)? {
+            Pixels::Rgb(image) => Ok(image),
+            Pixels::Rgba(_) => Err(ImagingError::Corrupt),
+        },
     }
 }
 

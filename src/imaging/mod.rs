@@ -6,8 +6,10 @@
 //! smallest scale that covers the largest rendition); `renditions` says
 //! which sizes a picture gets and checks the crop; `fit` crops and resizes
 //! the largest rendition, turns it upright and resizes each smaller one
-//! from the next larger; `stream` runs a JPEG's decode and its largest
-//! resize on two threads at once when the caller's budget holds two;
+//! from the next larger; `stream` decodes a JPEG and makes its largest
+//! rendition on two threads when the caller's budget holds two (two
+//! libjpeg decoders through `libjpeg`, or one decoder feeding a banded
+//! resize);
 //! `encode` writes the
 //! primary format (JPEG, or PNG for real transparency) and lossy WebP,
 //! dropping every metadata block; `thumbhash` makes the placeholder. No
@@ -17,6 +19,7 @@
 mod decode;
 mod encode;
 mod fit;
+mod libjpeg;
 mod renditions;
 mod sniff;
 mod stream;
@@ -251,7 +254,7 @@ pub fn process(
 
 /// The picture decoded, its layout, and its largest rendition as stored
 /// (cropped and resized, not yet turned upright). A JPEG with a second
-/// thread to hand is resized as it is decoded (`stream`).
+/// thread to hand is decoded and resized on both (`stream`).
 fn largest_rendition(
     bytes: &[u8],
     format: SourceFormat,
@@ -298,9 +301,21 @@ mod tests {
     }
 
     #[test]
-    fn a_jpeg_resized_as_it_is_decoded_gives_the_same_renditions() {
-        let jpeg = photo_jpeg(1600, 1200);
-        for crop in [Crop::WHOLE, Crop::parse("0.13,0.2,0.5,0.61").unwrap()] {
+    fn a_jpeg_made_on_two_threads_gives_the_same_renditions_as_on_one() {
+        // Decoded at 3/8, and at 8/8 with its chroma upsampled (the rows
+        // after the skip need the rows before them); a crop; a progressive
+        // file, decoded on one thread and resized on the other.
+        let cases = [
+            (photo_jpeg(1600, 1200), Crop::WHOLE),
+            (
+                photo_jpeg(1600, 1200),
+                Crop::parse("0.13,0.2,0.5,0.61").unwrap(),
+            ),
+            (photo_jpeg(650, 487), Crop::WHOLE),
+            (photo_jpeg(650, 487), Crop::parse("0,0.5,1,0.5").unwrap()),
+            (progressive_jpeg(900, 700), Crop::WHOLE),
+        ];
+        for (jpeg, crop) in cases {
             let one = |threads| {
                 process(
                     &jpeg,
@@ -328,6 +343,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn progressive_jpeg(width: u32, height: u32) -> Vec<u8> {
+        let rgb = RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
+        });
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        compress.set_size(width as usize, height as usize);
+        compress.set_progressive_mode();
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(rgb.as_raw()).unwrap();
+        let jpeg = started.finish().unwrap();
+        assert!(decode::jpeg_scans(&jpeg) > 1);
+        jpeg
     }
 
     #[test]
