@@ -116,8 +116,9 @@ pub(super) struct CheckedJpeg<'a> {
     pub orientation: Orientation,
     /// The DCT scale to decode at, n/8.
     pub numerator: u8,
-    /// One for a baseline JPEG with its components in one scan.
-    pub scans: usize,
+    /// One scan, not progressive: decoded row by row, without the whole
+    /// picture's coefficients in memory.
+    pub single_scan: bool,
     pub is_cmyk: bool,
     adobe: bool,
 }
@@ -131,16 +132,17 @@ pub(super) fn check_jpeg<'a>(
 ) -> Result<CheckedJpeg<'a>, ImagingError> {
     use mozjpeg::{ColorSpace, Decompress, Marker};
 
-    let (scans, components, complete) = jpeg_markers(bytes);
-    if !complete {
+    let markers = jpeg_markers(bytes);
+    if !markers.complete {
         return Err(ImagingError::Corrupt);
     }
-    if scans > MAX_JPEG_SCANS {
+    if markers.scans > MAX_JPEG_SCANS {
         return Err(ImagingError::TooManyScans {
-            scans,
+            scans: markers.scans,
             max: MAX_JPEG_SCANS,
         });
     }
+    let single_scan = markers.scans == 1 && !markers.progressive;
     let mut decompress = Decompress::with_markers(&[Marker::APP(1), Marker::APP(14)])
         .from_mem(bytes)
         .map_err(|_| ImagingError::Corrupt)?;
@@ -162,7 +164,7 @@ pub(super) fn check_jpeg<'a>(
 
     let numerator = jpeg_scale_numerator(width, height, orientation, spec.crop, &spec.sizes);
     check_memory(
-        jpeg_memory(width, height, numerator, scans, components),
+        jpeg_memory(width, height, numerator, !single_scan, markers.components),
         limits,
     )?;
     decompress.scale(numerator);
@@ -175,7 +177,7 @@ pub(super) fn check_jpeg<'a>(
         source_size: (width, height),
         orientation,
         numerator,
-        scans,
+        single_scan,
         is_cmyk,
         adobe,
     })
@@ -346,9 +348,21 @@ fn check_memory(needed: u64, limits: &ImageLimits) -> Result<(), ImagingError> {
     Ok(())
 }
 
+/// What a JPEG's markers say.
+struct Markers {
+    scans: usize,
+    /// The most components a frame header declares.
+    components: u8,
+    /// Its end-of-image marker comes after its last start-of-scan.
+    complete: bool,
+    /// A progressive frame header (SOF2, 6, 10, 14) was seen.
+    progressive: bool,
+}
+
 /// One pass over a JPEG's markers (memchr to each FF byte: a 12 MP file
 /// is read in well under a millisecond): how many scans it has, how many
-/// components its frame has, and whether it is complete.
+/// components its frame has, whether it is progressive, and whether it
+/// is complete.
 ///
 /// Entropy-coded data never holds an FF byte followed by a marker code, so
 /// every FF DA is a start of scan (an EXIF thumbnail's count too, which
@@ -357,9 +371,10 @@ fn check_memory(needed: u64, limits: &ImageLimits) -> Result<(), ImagingError> {
 /// and only warns, so completeness is checked here: a complete file has
 /// its end-of-image marker after its last start-of-scan (an EXIF
 /// thumbnail's markers come earlier).
-fn jpeg_markers(bytes: &[u8]) -> (usize, u8, bool) {
+fn jpeg_markers(bytes: &[u8]) -> Markers {
     let mut scans = 0;
     let mut components = 0u8;
+    let mut progressive = false;
     let (mut last_sos, mut last_eoi) = (None, None);
     for at in memchr::memchr_iter(0xFF, bytes) {
         let Some(&code) = bytes.get(at + 1) else {
@@ -374,6 +389,7 @@ fn jpeg_markers(bytes: &[u8]) -> (usize, u8, bool) {
             // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC):
             // length (2), precision (1), height (2), width (2), count (1).
             0xC0..=0xCF if !matches!(code, 0xC4 | 0xC8 | 0xCC) => {
+                progressive |= matches!(code, 0xC2 | 0xC6 | 0xCA | 0xCE);
                 if let Some(&count) = bytes.get(at + 9) {
                     components = components.max(count);
                 }
@@ -382,23 +398,35 @@ fn jpeg_markers(bytes: &[u8]) -> (usize, u8, bool) {
         }
     }
     let complete = matches!((last_sos, last_eoi), (Some(sos), Some(eoi)) if eoi > sos);
-    (scans, components.max(1), complete)
+    Markers {
+        scans,
+        components: components.max(1),
+        complete,
+        progressive,
+    }
 }
 
 #[cfg(test)]
 pub(super) fn jpeg_scans(bytes: &[u8]) -> usize {
-    jpeg_markers(bytes).0
+    jpeg_markers(bytes).scans
 }
 
 /// What libjpeg allocates for a `width`×`height` JPEG decoded at
-/// `numerator`/8: the output (4 bytes a pixel at most, CMYK), and, for a
-/// file of more than one scan (progressive, or baseline with its
-/// components in separate scans), the whole picture's DCT coefficients: 2
-/// bytes each, every component at full resolution at most.
-fn jpeg_memory(width: u32, height: u32, numerator: u8, scans: usize, components: u8) -> u64 {
+/// `numerator`/8: the output (4 bytes a pixel at most, CMYK), and, when
+/// it keeps `whole_coefficients` (a progressive file, even of one scan, or
+/// a baseline one with its components in separate scans), the whole
+/// picture's DCT coefficients: 2 bytes each, every component at full
+/// resolution at most.
+fn jpeg_memory(
+    width: u32,
+    height: u32,
+    numerator: u8,
+    whole_coefficients: bool,
+    components: u8,
+) -> u64 {
     let scaled = |side: u32| (u64::from(side) * u64::from(numerator)).div_ceil(8);
     let output = scaled(width) * scaled(height) * 4;
-    let coefficients = if scans > 1 {
+    let coefficients = if whole_coefficients {
         u64::from(width).next_multiple_of(8)
             * u64::from(height).next_multiple_of(8)
             * u64::from(components)
@@ -420,7 +448,8 @@ mod tests {
             bomb.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
         }
         bomb.extend_from_slice(&[0xFF, 0xD9]);
-        assert_eq!(jpeg_markers(&bomb).0, 500);
+        let markers = jpeg_markers(&bomb);
+        assert_eq!((markers.scans, markers.progressive), (500, true));
         let limits = ImageLimits {
             max_pixels: 40_000_000,
             max_decode_bytes: 256 << 20,
@@ -439,16 +468,41 @@ mod tests {
 
     #[test]
     fn multi_scan_files_need_their_coefficients_in_memory() {
-        assert_eq!(jpeg_memory(800, 600, 8, 1, 3), 800 * 600 * 4);
+        assert_eq!(jpeg_memory(800, 600, 8, false, 3), 800 * 600 * 4);
         assert_eq!(
-            jpeg_memory(6000, 6000, 1, 10, 3),
+            jpeg_memory(6000, 6000, 1, true, 3),
             750 * 750 * 4 + 6000 * 6000 * 6
         );
         // Four components (CMYK) in separate scans of a baseline file.
         assert_eq!(
-            jpeg_memory(8000, 5000, 1, 4, 4),
+            jpeg_memory(8000, 5000, 1, true, 4),
             1000 * 625 * 4 + 8000 * 5000 * 8
         );
+    }
+
+    #[test]
+    fn a_progressive_file_of_one_scan_counts_its_coefficients() {
+        let rgb = RgbImage::from_fn(800, 600, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+            .encode_image(&rgb)
+            .unwrap();
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        // Room for the output at full scale, not for the coefficients.
+        let limits = ImageLimits {
+            max_pixels: 40_000_000,
+            max_decode_bytes: 800 * 600 * 4 + 1000,
+        };
+        let spec = PictureSpec {
+            sizes: vec![800],
+            ..PictureSpec::default()
+        };
+        assert!(check_jpeg(&jpeg, &limits, &spec).unwrap().single_scan);
+        jpeg[sof + 1] = 0xC2;
+        assert!(matches!(
+            check_jpeg(&jpeg, &limits, &spec).err(),
+            Some(ImagingError::TooMuchMemory { .. })
+        ));
     }
 
     #[test]
@@ -457,7 +511,16 @@ mod tests {
             0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x14, 0x08, 0x00, 0x10, 0x00, 0x10, 0x04, 1, 0x11, 0, 2,
             0x11, 0, 3, 0x11, 0, 4, 0x11, 0, 0xFF, 0xDA, 0xFF, 0xD9,
         ];
-        assert_eq!(jpeg_markers(&cmyk), (1, 4, true));
+        let markers = jpeg_markers(&cmyk);
+        assert_eq!(
+            (
+                markers.scans,
+                markers.components,
+                markers.complete,
+                markers.progressive
+            ),
+            (1, 4, true, false)
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(super) fn jpeg_largest(
         Ok(checked) => checked,
         Err(refused) => return Some(Err(refused)),
     };
-    if checked.scans == 1 && !checked.is_cmyk {
+    if checked.single_scan && !checked.is_cmyk {
         decoded_in_two(bytes, checked, spec)
     } else {
         resized_as_decoded(checked, spec)
@@ -69,8 +69,8 @@ const MIN_ROWS_TO_SPLIT: u32 = 64;
 /// A baseline JPEG (one scan) decoded by two decoders at once: one makes
 /// the top rows, the other skips them and makes the rest, each into its
 /// own part of the one picture; then the largest rendition is resized in
-/// two halves at once. A file of several scans is not split: each decoder
-/// would read every scan.
+/// two halves at once. A progressive file, or one of several scans, is
+/// not split: each decoder would hold and read every scan.
 fn decoded_in_two(
     bytes: &[u8],
     checked: CheckedJpeg<'_>,
