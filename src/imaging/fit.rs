@@ -50,8 +50,12 @@ pub(super) fn largest(
     crop_box: (f64, f64, f64, f64),
     target: (u32, u32),
 ) -> Result<Pixels, ImagingError> {
-    let (width, height) = pixels.dimensions();
-    if crop_box == (0.0, 0.0, f64::from(width), f64::from(height)) && target == (width, height) {
+    let geometry = Geometry {
+        size: pixels.dimensions(),
+        crop_box,
+        target,
+    };
+    if geometry.is_whole() {
         return Ok(pixels);
     }
     resize(&pixels, target, Some(crop_box))
@@ -83,12 +87,7 @@ const LANCZOS3_SUPPORT: f64 = 3.0;
 /// the rows around it as the whole picture's resize would: the bands join
 /// into the same picture, not a stitch of pieces filtered apart.
 pub(super) struct BandedResize {
-    /// The decoded picture's size.
-    width: u32,
-    height: u32,
-    /// The part of it to keep, in its pixels (left, top, width, height).
-    crop_box: (f64, f64, f64, f64),
-    target: (u32, u32),
+    geometry: Geometry,
     /// The rows received so far; the whole picture at the end.
     source: Vec<u8>,
     out: Vec<u8>,
@@ -99,13 +98,13 @@ pub(super) struct BandedResize {
 
 impl BandedResize {
     pub fn new(size: (u32, u32), crop_box: (f64, f64, f64, f64), target: (u32, u32)) -> Self {
-        let (width, height) = size;
         Self {
-            width,
-            height,
-            crop_box,
-            target,
-            source: Vec::with_capacity(width as usize * height as usize * 3),
+            geometry: Geometry {
+                size,
+                crop_box,
+                target,
+            },
+            source: Vec::with_capacity(size.0 as usize * size.1 as usize * 3),
             out: Vec::new(),
             done: 0,
             resizer: Resizer::new(),
@@ -113,7 +112,7 @@ impl BandedResize {
     }
 
     fn stride(&self) -> usize {
-        self.width as usize * 3
+        self.geometry.size.0 as usize * 3
     }
 
     fn rows_received(&self) -> u32 {
@@ -128,17 +127,13 @@ impl BandedResize {
             return Err(ImagingError::Corrupt);
         }
         self.source.extend_from_slice(rows);
-        if self.is_whole() {
+        if self.geometry.is_whole() {
             return Ok(());
         }
         let received = self.rows_received();
-        let geometry = Geometry {
-            size: (self.width, self.height),
-            crop_box: self.crop_box,
-            target: self.target,
-        };
+        let geometry = self.geometry;
         let mut end = self.done;
-        while end < self.target.1 && geometry.window(end).1 <= received {
+        while end < geometry.target.1 && geometry.window(end).1 <= received {
             end += 1;
         }
         self.band(end)
@@ -149,38 +144,29 @@ impl BandedResize {
         if end <= self.done {
             return Ok(());
         }
-        let out_stride = self.target.0 as usize * 3;
+        let out_stride = self.geometry.target.0 as usize * 3;
         if self.out.is_empty() {
-            self.out = vec![0; out_stride * self.target.1 as usize];
+            self.out = vec![0; out_stride * self.geometry.target.1 as usize];
         }
-        let geometry = Geometry {
-            size: (self.width, self.height),
-            crop_box: self.crop_box,
-            target: self.target,
-        };
         let out = &mut self.out[self.done as usize * out_stride..end as usize * out_stride];
-        geometry.resize_rows(&mut self.resizer, &self.source, self.done..end, out)?;
+        self.geometry
+            .resize_rows(&mut self.resizer, &self.source, self.done..end, out)?;
         self.done = end;
         Ok(())
-    }
-
-    /// Whether the rendition is the whole picture at its own size.
-    fn is_whole(&self) -> bool {
-        self.target == (self.width, self.height)
-            && self.crop_box == (0.0, 0.0, f64::from(self.width), f64::from(self.height))
     }
 
     /// Once every row has come: the largest rendition. Too few rows is a
     /// corrupt picture.
     pub fn finish(mut self) -> Result<RgbImage, ImagingError> {
-        if self.rows_received() != self.height {
+        let Geometry { size, target, .. } = self.geometry;
+        if self.rows_received() != size.1 {
             return Err(ImagingError::Corrupt);
         }
-        let (width, height, pixels) = if self.is_whole() {
-            (self.width, self.height, self.source)
+        let ((width, height), pixels) = if self.geometry.is_whole() {
+            (size, self.source)
         } else {
-            self.band(self.target.1)?;
-            (self.target.0, self.target.1, self.out)
+            self.band(target.1)?;
+            (target, self.out)
         };
         RgbImage::from_raw(width, height, pixels).ok_or(ImagingError::Corrupt)
     }
@@ -197,6 +183,12 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// Whether the rendition is the whole picture at its own size.
+    fn is_whole(&self) -> bool {
+        let (width, height) = self.size;
+        self.target == self.size && self.crop_box == (0.0, 0.0, f64::from(width), f64::from(height))
+    }
+
     /// Source rows per output row.
     fn scale(&self) -> f64 {
         self.crop_box.3 / f64::from(self.target.1)
@@ -258,15 +250,14 @@ pub(super) fn largest_in_two(
     crop_box: (f64, f64, f64, f64),
     target: (u32, u32),
 ) -> Result<RgbImage, ImagingError> {
-    let (width, height) = pixels.dimensions();
-    if crop_box == (0.0, 0.0, f64::from(width), f64::from(height)) && target == (width, height) {
-        return Ok(pixels);
-    }
     let geometry = Geometry {
-        size: (width, height),
+        size: pixels.dimensions(),
         crop_box,
         target,
     };
+    if geometry.is_whole() {
+        return Ok(pixels);
+    }
     let out_stride = target.0 as usize * 3;
     let mut out = vec![0u8; out_stride * target.1 as usize];
     let half = target.1 / 2;
