@@ -96,6 +96,7 @@ def seed_postgres(url, users):
     # (VACUUM cannot run in the transaction psql -c makes of the above.)
     psql(url, "VACUUM ANALYZE users")
     psql(url, "VACUUM ANALYZE profiles")
+    psql(url, "VACUUM ANALYZE username_trigrams")
 
 
 def fresh_postgres_database(admin_url, name):

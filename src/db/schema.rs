@@ -94,6 +94,24 @@ diesel::table! {
     }
 }
 
+// PostgreSQL only, kept by triggers (migration 2026-12-01): one row per
+// distinct three-character substring of a normalised username.
+diesel::table! {
+    username_trigrams (trigram, user_id) {
+        trigram -> Text,
+        user_id -> BigInt,
+    }
+}
+
+// PostgreSQL only, kept by triggers on username_trigrams: how many users
+// hold each trigram.
+diesel::table! {
+    username_trigram_counts (trigram) {
+        trigram -> Text,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(profiles -> users (user_id));
 diesel::joinable!(admin_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -104,5 +122,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     email_tokens,
     admin_sessions,
-    admin_log
+    admin_log,
+    username_trigrams,
+    username_trigram_counts
 );

@@ -6,9 +6,12 @@
 //!   `users` alone, through the search index, never the join;
 //! - an OFFSET page first picks its ids from the primary key (a deferred
 //!   join), then joins profiles for those ids only;
-//! - a search of three characters or more goes through a trigram index
-//!   (PostgreSQL's pg_trgm GIN index under `LIKE`, SQLite's FTS5 trigram
-//!   table `users_search`); shorter terms scan, and answer the same.
+//! - a search of three characters or more goes through a trigram index:
+//!   on SQLite the FTS5 trigram table `users_search`; on PostgreSQL a term
+//!   of exactly three characters is one range of `username_trigrams`
+//!   (index-only) and one row of `username_trigram_counts`, a longer one
+//!   pg_trgm's GIN index under `LIKE`. Shorter terms scan, and answer the
+//!   same.
 //!
 //! Listing waits for the pool's smaller listing share, so pages and
 //! searches never hold every connection that point reads need. Reads
@@ -21,7 +24,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::context::AppContext;
-use crate::db::schema::{profiles, user_count, users};
+use crate::db::schema::{profiles, user_count, username_trigram_counts, username_trigrams, users};
 use crate::db::AnyConnection;
 use crate::domain::{normalize_username, MAX_USERNAME_CHARS};
 use crate::error::ServiceError;
@@ -124,17 +127,20 @@ fn page(
     let Some(term) = term else {
         return unfiltered_page(conn, window);
     };
-    let fts = term.uses_fts(conn).then(|| term.phrase());
-    let like = term.like_filter();
+    let (fts, like) = match term.matches(conn) {
+        Matches::Trigram(trigram) => return trigram_page(conn, trigram, window),
+        Matches::Fts(phrase) => (Some(phrase), None),
+        Matches::Like(like) => (None, Some(like)),
+    };
     let rows = crate::on_backend!(conn, |inner| {
         let mut query = users::table
             .inner_join(profiles::table)
             .select((User::as_select(), Profile::as_select()))
             .into_boxed();
-        query = match (fts, window) {
+        query = match (fts, like, window) {
             // SQLite's FTS5 doclists are in rowid order: the window's ids
             // come straight from the search index.
-            (Some(phrase), Window::Offset { limit, offset }) => query.filter(
+            (Some(phrase), _, Window::Offset { limit, offset }) => query.filter(
                 sql::<Bool>(FTS_IDS)
                     .bind::<Text, _>(phrase)
                     .sql(" ORDER BY rowid LIMIT ")
@@ -143,7 +149,7 @@ fn page(
                     .bind::<BigInt, _>(offset)
                     .sql(")"),
             ),
-            (Some(phrase), Window::After { from, limit }) => query.filter(
+            (Some(phrase), _, Window::After { from, limit }) => query.filter(
                 sql::<Bool>(FTS_IDS)
                     .bind::<Text, _>(phrase)
                     .sql(" AND rowid > ")
@@ -152,7 +158,7 @@ fn page(
                     .bind::<BigInt, _>(limit)
                     .sql(")"),
             ),
-            (Some(phrase), Window::Before { from, limit }) => query.filter(
+            (Some(phrase), _, Window::Before { from, limit }) => query.filter(
                 sql::<Bool>(FTS_IDS)
                     .bind::<Text, _>(phrase)
                     .sql(" AND rowid < ")
@@ -161,8 +167,11 @@ fn page(
                     .bind::<BigInt, _>(limit)
                     .sql(")"),
             ),
-            (None, window) => {
-                let ids = users::table.select(users::id).filter(like).into_boxed();
+            (None, like, window) => {
+                let ids = users::table
+                    .select(users::id)
+                    .filter(like.expect("a search without FTS filters by LIKE"))
+                    .into_boxed();
                 let ids = match window {
                     Window::Offset { limit, offset } => {
                         ids.order(users::id.asc()).limit(limit).offset(offset)
@@ -188,9 +197,39 @@ fn page(
     Ok(rows)
 }
 
-/// A page of the whole directory. Written without boxing or SQL text, so
-/// that each backend keeps it as a prepared statement: PostgreSQL spends
-/// longer planning this join than running it.
+/// The users of one window over an ordered source of ids (`$ids`, a
+/// query selecting its id column `$id`), with their profiles. Written
+/// without boxing or SQL text, so that each backend keeps the statement
+/// prepared: PostgreSQL spends longer planning this join than running it.
+macro_rules! window_of {
+    ($inner:expr, $window:expr, $ids:expr, $id:expr) => {{
+        let joined = users::table
+            .inner_join(profiles::table)
+            .select((User::as_select(), Profile::as_select()));
+        match $window {
+            Window::Offset { limit, offset } => joined
+                .filter(users::id.eq_any($ids.order($id.asc()).limit(limit).offset(offset)))
+                .order(users::id.asc())
+                .load($inner),
+            Window::After { from, limit } => joined
+                .filter(
+                    users::id.eq_any(
+                        $ids.filter($id.gt(from.unwrap_or(0)))
+                            .order($id.asc())
+                            .limit(limit),
+                    ),
+                )
+                .order(users::id.asc())
+                .load($inner),
+            Window::Before { from, limit } => joined
+                .filter(users::id.eq_any($ids.filter($id.lt(from)).order($id.desc()).limit(limit)))
+                .order(users::id.desc())
+                .load($inner),
+        }
+    }};
+}
+
+/// A page of the whole directory, its ids from the primary key.
 fn unfiltered_page(
     conn: &mut AnyConnection,
     window: Window,
@@ -201,31 +240,23 @@ fn unfiltered_page(
         (page_users, page_users.field(users::id))
     };
     let ids = window_users.select(id);
-    let rows = crate::on_backend!(conn, |inner| {
-        let joined = users::table
-            .inner_join(profiles::table)
-            .select((User::as_select(), Profile::as_select()));
-        match window {
-            Window::Offset { limit, offset } => joined
-                .filter(users::id.eq_any(ids.order(id.asc()).limit(limit).offset(offset)))
-                .order(users::id.asc())
-                .load(inner),
-            Window::After { from, limit } => joined
-                .filter(
-                    users::id.eq_any(
-                        ids.filter(id.gt(from.unwrap_or(0)))
-                            .order(id.asc())
-                            .limit(limit),
-                    ),
-                )
-                .order(users::id.asc())
-                .load(inner),
-            Window::Before { from, limit } => joined
-                .filter(users::id.eq_any(ids.filter(id.lt(from)).order(id.desc()).limit(limit)))
-                .order(users::id.desc())
-                .load(inner),
-        }
-    })?;
+    let rows = crate::on_backend!(conn, |inner| window_of!(inner, window, ids, id))?;
+    Ok(rows)
+}
+
+/// A page of the users whose username holds a three-character term, its
+/// ids from one range of `username_trigrams` (PostgreSQL): an index-only
+/// scan, in id order, exact.
+fn trigram_page(
+    conn: &mut AnyConnection,
+    trigram: String,
+    window: Window,
+) -> Result<Vec<UserWithProfile>, ServiceError> {
+    let ids = username_trigrams::table
+        .select(username_trigrams::user_id)
+        .filter(username_trigrams::trigram.eq(trigram));
+    let id = username_trigrams::user_id;
+    let rows = crate::on_backend!(conn, |inner| window_of!(inner, window, ids, id))?;
     Ok(rows)
 }
 
@@ -236,23 +267,41 @@ const FTS_IDS: &str = "users.id IN (SELECT rowid FROM users_search WHERE users_s
 /// The exact number of users matching: one row for no search (kept by
 /// triggers), the search index alone for a search, never the join.
 fn count(conn: &mut AnyConnection, term: Option<&Term>) -> Result<i64, ServiceError> {
-    let fts = term.filter(|t| t.uses_fts(conn)).map(Term::phrase);
-    let like = term.map(Term::like_filter);
-    let count = crate::on_backend!(conn, |inner| match (fts, like) {
-        (Some(phrase), _) => diesel::select(
+    let matches = term.map(|term| term.matches(conn));
+    let count = crate::on_backend!(conn, |inner| match matches {
+        Some(Matches::Trigram(trigram)) => username_trigram_counts::table
+            .find(trigram)
+            .select(username_trigram_counts::n)
+            .first(inner)
+            .optional()
+            .map(Option::unwrap_or_default),
+        Some(Matches::Fts(phrase)) => diesel::select(
             sql::<BigInt>("(SELECT COUNT(*) FROM users_search WHERE users_search MATCH ")
                 .bind::<Text, _>(phrase)
                 .sql(")"),
         )
         .get_result(inner),
-        (None, Some(like)) => users::table.filter(like).count().get_result(inner),
-        (None, None) => user_count::table
+        Some(Matches::Like(like)) => users::table.filter(like).count().get_result(inner),
+        None => user_count::table
             .select(user_count::n)
             .first(inner)
             .optional()
             .map(Option::unwrap_or_default),
     })?;
     Ok(count)
+}
+
+/// Which index finds a search's users.
+enum Matches {
+    /// SQLite's FTS5 trigram table `users_search`, for terms of three
+    /// characters or more: a quoted phrase.
+    Fts(String),
+    /// PostgreSQL's `username_trigrams`, for terms of exactly three
+    /// characters: the term is the trigram.
+    Trigram(String),
+    /// `LIKE '%term%'`: pg_trgm's GIN index for longer terms on
+    /// PostgreSQL; a scan for terms shorter than a trigram.
+    Like(LikeFilter),
 }
 
 /// A search term, normalised as usernames are (NFKC, lower case).
@@ -276,10 +325,14 @@ impl Term {
         }
     }
 
-    /// Whether this search goes through SQLite's FTS5 trigram table: terms
-    /// shorter than a trigram cannot.
-    fn uses_fts(&self, conn: &AnyConnection) -> bool {
-        self.0.chars().count() >= INDEXED_TERM_CHARS && matches!(conn, AnyConnection::Sqlite(_))
+    /// Which index serves this search on `conn`'s backend.
+    fn matches(&self, conn: &AnyConnection) -> Matches {
+        match (self.0.chars().count(), conn) {
+            (n, _) if n < INDEXED_TERM_CHARS => Matches::Like(self.like_filter()),
+            (_, AnyConnection::Sqlite(_)) => Matches::Fts(self.phrase()),
+            (INDEXED_TERM_CHARS, AnyConnection::Postgresql(_)) => Matches::Trigram(self.0.clone()),
+            (_, AnyConnection::Postgresql(_)) => Matches::Like(self.like_filter()),
+        }
     }
 
     /// A quoted FTS5 phrase: over trigrams it matches exactly the rows

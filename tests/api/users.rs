@@ -737,8 +737,11 @@ async fn search_through_the_index_answers_what_a_scan_answers() {
         "staffer", "anna", "hANNAbel", "joANNa", "an_na", "an.na", "über", "Überall", "x@y.z",
     ];
     for term in [
-        "a", "an", "ann", "ANNA", "nnab", "n_n", "n.n", "_", "ÜB", "über", "@y.", "zz", "nna",
-        "annanna",
+        "a", "an", "ann", "ANNA", "nnab", "n_n", "n.n", "_", "ÜB", "ÜBE", "über", "@y.", "zz",
+        "nna", "annanna",
+        // Three characters only the old name held, only the new one holds,
+        // and only the deleted user held.
+        "NAH", "bel", "nan",
     ] {
         let lowered = term.to_lowercase();
         let expected: Vec<&str> = now
@@ -756,6 +759,40 @@ async fn search_through_the_index_answers_what_a_scan_answers() {
             .get_json(&format!("/users?{query}&cursor=&limit=100"), token)
             .await;
         assert_eq!(usernames(&page), expected, "cursor page for {term:?}");
+        // Two at a time, forward to the end and back to the start.
+        let path_of = |url: &str| url.strip_prefix(&app.address).unwrap().to_owned();
+        let mut page: Value = app
+            .get_json(&format!("/users?{query}&cursor=&limit=2"), token)
+            .await;
+        let owned = |page: &Value| -> Vec<String> {
+            usernames(page).into_iter().map(str::to_owned).collect()
+        };
+        let mut forward = owned(&page);
+        while let Some(next) = page["next"].as_str().map(path_of) {
+            page = app.get_json(&next, token).await;
+            forward.extend(owned(&page));
+        }
+        assert_eq!(forward, expected, "cursor pages for {term:?}");
+        let mut backward = owned(&page);
+        while let Some(previous) = page["previous"].as_str().map(path_of) {
+            page = app.get_json(&previous, token).await;
+            backward.splice(0..0, owned(&page));
+        }
+        assert_eq!(backward, expected, "cursor pages back for {term:?}");
+        // An offset page in the middle, with the whole count.
+        let page: Value = app
+            .get_json(&format!("/users?{query}&limit=1&offset=1"), token)
+            .await;
+        assert_eq!(
+            page["count"],
+            expected.len(),
+            "count on page 2 for {term:?}"
+        );
+        assert_eq!(
+            usernames(&page),
+            expected.get(1..2).unwrap_or_default(),
+            "{term:?}"
+        );
     }
 }
 

@@ -1,0 +1,10 @@
+DROP TRIGGER username_trigrams_rename ON users;
+DROP TRIGGER username_trigrams_delete ON users;
+DROP TRIGGER username_trigrams_insert ON users;
+DROP FUNCTION username_trigrams_renamed();
+DROP FUNCTION username_trigrams_deleted();
+DROP FUNCTION username_trigrams_inserted();
+DROP TABLE username_trigrams;
+DROP FUNCTION username_trigram_counts_removed();
+DROP FUNCTION username_trigram_counts_added();
+DROP TABLE username_trigram_counts;
