@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::body::{path_id, Fields, JsonObject};
 use crate::api::client::client_ip;
-use crate::api::dto::{UserBody, UserCursorPage, UserList, UserPage};
+use crate::api::dto::{PictureMemo, UserBody, UserCursorPage, UserList, UserPage};
 use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::api::pagination::PageRequest;
@@ -107,8 +107,11 @@ pub async fn list(
     let search = page.param("search").map(str::to_owned);
     let (limit, offset) = (page.limit, page.offset);
     let body = |rows: &[(crate::models::User, crate::models::Profile)]| -> Vec<UserBody> {
+        let mut memo = PictureMemo::default();
         rows.iter()
-            .map(|(user, profile)| UserBody::new(user, profile, Some(&viewer), &ctx))
+            .map(|(user, profile)| {
+                UserBody::remembered(user, profile, Some(&viewer), &ctx, &mut memo)
+            })
             .collect()
     };
     if let Some(position) = page.cursor {
