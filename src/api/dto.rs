@@ -164,7 +164,12 @@ impl ProfileBody {
         Self::remembered(user, profile, ctx, &mut PictureMemo::default())
     }
 
-    fn remembered(user: &User, profile: &Profile, ctx: &AppContext, memo: &mut PictureMemo) -> Self {
+    fn remembered(
+        user: &User,
+        profile: &Profile,
+        ctx: &AppContext,
+        memo: &mut PictureMemo,
+    ) -> Self {
         Self {
             user_id: user.id,
             username: user.username.clone(),

@@ -42,6 +42,11 @@ pub fn list(
         return Ok((Vec::new(), 0));
     };
     let mut conn = ctx.pool.get_for_listing()?;
+    if let Some(term) = &term {
+        if let Matches::Fts(phrase) = term.matches(&conn) {
+            return fts_page_and_count(&mut conn, term, phrase, limit, offset);
+        }
+    }
     let rows = page(&mut conn, term.as_ref(), Window::Offset { limit, offset })?;
     let count = count(&mut conn, term.as_ref())?;
     Ok((rows, count))
@@ -258,6 +263,54 @@ fn trigram_page(
     let id = username_trigrams::user_id;
     let rows = crate::on_backend!(conn, |inner| window_of!(inner, window, ids, id))?;
     Ok(rows)
+}
+
+/// An OFFSET page of a search through SQLite's FTS5 table, and its count.
+/// FTS5 checks the trigrams' positions on every walk of a phrase: a rare
+/// term's walk for the page's ids already goes to the end of its matches,
+/// so when the page is not full its count is known (what lies before it
+/// and on it) and the index is not walked again. A full page stops early
+/// and counts separately (FTS5 counts without reading rows).
+fn fts_page_and_count(
+    conn: &mut AnyConnection,
+    term: &Term,
+    phrase: String,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<UserWithProfile>, i64), ServiceError> {
+    #[derive(QueryableByName)]
+    struct Match {
+        #[diesel(sql_type = BigInt)]
+        rowid: i64,
+    }
+    let AnyConnection::Sqlite(inner) = &mut *conn else {
+        return Err(ServiceError::internal("FTS5 is SQLite's"));
+    };
+    let ids: Vec<i64> = diesel::sql_query(
+        "SELECT rowid FROM users_search WHERE users_search MATCH ? \
+         ORDER BY rowid LIMIT ? OFFSET ?",
+    )
+    .bind::<Text, _>(phrase)
+    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(offset)
+    .load::<Match>(inner)?
+    .into_iter()
+    .map(|found| found.rowid)
+    .collect();
+    let found = ids.len() as i64;
+    let walked_to_the_end = found < limit && (found > 0 || offset == 0);
+    let rows = users::table
+        .inner_join(profiles::table)
+        .select((User::as_select(), Profile::as_select()))
+        .filter(users::id.eq_any(ids))
+        .order(users::id.asc())
+        .load(inner)?;
+    let count = if walked_to_the_end {
+        offset + found
+    } else {
+        count(conn, Some(term))?
+    };
+    Ok((rows, count))
 }
 
 /// The start of the condition "the id is among the search index's
