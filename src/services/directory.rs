@@ -268,9 +268,10 @@ fn trigram_page(
 /// An OFFSET page of a search through SQLite's FTS5 table, and its count.
 /// FTS5 checks the trigrams' positions on every walk of a phrase: a rare
 /// term's walk for the page's ids already goes to the end of its matches,
-/// so when the page is not full its count is known (what lies before it
-/// and on it) and the index is not walked again. A full page stops early
-/// and counts separately (FTS5 counts without reading rows).
+/// so when nothing lies after the page its count is known (what lies
+/// before it and on it) and the index is not walked again. Otherwise the
+/// walk stopped early, and the count is taken separately (FTS5 counts
+/// without reading rows).
 fn fts_page_and_count(
     conn: &mut AnyConnection,
     term: &Term,
@@ -291,14 +292,16 @@ fn fts_page_and_count(
          ORDER BY rowid LIMIT ? OFFSET ?",
     )
     .bind::<Text, _>(phrase)
-    .bind::<BigInt, _>(limit)
+    // One more than the page: whether it exists says if the walk ended.
+    .bind::<BigInt, _>(limit.saturating_add(1))
     .bind::<BigInt, _>(offset)
     .load::<Match>(inner)?
     .into_iter()
     .map(|found| found.rowid)
     .collect();
     let found = ids.len() as i64;
-    let walked_to_the_end = found < limit && (found > 0 || offset == 0);
+    let walked_to_the_end = found <= limit && (found > 0 || offset == 0);
+    let ids = &ids[..found.min(limit) as usize];
     let rows = users::table
         .inner_join(profiles::table)
         .select((User::as_select(), Profile::as_select()))
