@@ -132,72 +132,81 @@ fn page(
     let Some(term) = term else {
         return unfiltered_page(conn, window);
     };
-    let (fts, like) = match term.matches(conn) {
+    let like = match term.matches(conn) {
         Matches::Trigram(trigram) => return trigram_page(conn, trigram, window),
-        Matches::Fts(phrase) => (Some(phrase), None),
-        Matches::Like(like) => (None, Some(like)),
+        Matches::Fts(phrase) => return fts_page(conn, phrase, window),
+        Matches::Like(like) => like,
     };
     let rows = crate::on_backend!(conn, |inner| {
-        let mut query = users::table
+        let ids = users::table.select(users::id).filter(like).into_boxed();
+        let ids = match window {
+            Window::Offset { limit, offset } => {
+                ids.order(users::id.asc()).limit(limit).offset(offset)
+            }
+            Window::After { from, limit } => ids
+                .filter(users::id.gt(from.unwrap_or(0)))
+                .order(users::id.asc())
+                .limit(limit),
+            Window::Before { from, limit } => ids
+                .filter(users::id.lt(from))
+                .order(users::id.desc())
+                .limit(limit),
+        };
+        let query = users::table
             .inner_join(profiles::table)
             .select((User::as_select(), Profile::as_select()))
+            .filter(users::id.eq_any(ids))
             .into_boxed();
-        query = match (fts, like, window) {
-            // SQLite's FTS5 doclists are in rowid order: the window's ids
-            // come straight from the search index.
-            (Some(phrase), _, Window::Offset { limit, offset }) => query.filter(
-                sql::<Bool>(FTS_IDS)
-                    .bind::<Text, _>(phrase)
-                    .sql(" ORDER BY rowid LIMIT ")
-                    .bind::<BigInt, _>(limit)
-                    .sql(" OFFSET ")
-                    .bind::<BigInt, _>(offset)
-                    .sql(")"),
-            ),
-            (Some(phrase), _, Window::After { from, limit }) => query.filter(
-                sql::<Bool>(FTS_IDS)
-                    .bind::<Text, _>(phrase)
-                    .sql(" AND rowid > ")
-                    .bind::<BigInt, _>(from.unwrap_or(0))
-                    .sql(" ORDER BY rowid LIMIT ")
-                    .bind::<BigInt, _>(limit)
-                    .sql(")"),
-            ),
-            (Some(phrase), _, Window::Before { from, limit }) => query.filter(
-                sql::<Bool>(FTS_IDS)
-                    .bind::<Text, _>(phrase)
-                    .sql(" AND rowid < ")
-                    .bind::<BigInt, _>(from)
-                    .sql(" ORDER BY rowid DESC LIMIT ")
-                    .bind::<BigInt, _>(limit)
-                    .sql(")"),
-            ),
-            (None, like, window) => {
-                let ids = users::table
-                    .select(users::id)
-                    .filter(like.expect("a search without FTS filters by LIKE"))
-                    .into_boxed();
-                let ids = match window {
-                    Window::Offset { limit, offset } => {
-                        ids.order(users::id.asc()).limit(limit).offset(offset)
-                    }
-                    Window::After { from, limit } => ids
-                        .filter(users::id.gt(from.unwrap_or(0)))
-                        .order(users::id.asc())
-                        .limit(limit),
-                    Window::Before { from, limit } => ids
-                        .filter(users::id.lt(from))
-                        .order(users::id.desc())
-                        .limit(limit),
-                };
-                query.filter(users::id.eq_any(ids))
-            }
-        };
-        query = match window {
+        match window {
             Window::Before { .. } => query.order(users::id.desc()),
             _ => query.order(users::id.asc()),
-        };
-        query.load(inner)
+        }
+        .load(inner)
+    })?;
+    Ok(rows)
+}
+
+/// A window of a search through SQLite's FTS5 table: its doclists are in
+/// rowid order, so the window's ids come straight from the search index.
+fn fts_page(
+    conn: &mut AnyConnection,
+    phrase: String,
+    window: Window,
+) -> Result<Vec<UserWithProfile>, ServiceError> {
+    let ids = match window {
+        Window::Offset { limit, offset } => sql::<Bool>(FTS_IDS)
+            .bind::<Text, _>(phrase)
+            .sql(" ORDER BY rowid LIMIT ")
+            .bind::<BigInt, _>(limit)
+            .sql(" OFFSET ")
+            .bind::<BigInt, _>(offset)
+            .sql(")"),
+        Window::After { from, limit } => sql::<Bool>(FTS_IDS)
+            .bind::<Text, _>(phrase)
+            .sql(" AND rowid > ")
+            .bind::<BigInt, _>(from.unwrap_or(0))
+            .sql(" ORDER BY rowid LIMIT ")
+            .bind::<BigInt, _>(limit)
+            .sql(")"),
+        Window::Before { from, limit } => sql::<Bool>(FTS_IDS)
+            .bind::<Text, _>(phrase)
+            .sql(" AND rowid < ")
+            .bind::<BigInt, _>(from)
+            .sql(" ORDER BY rowid DESC LIMIT ")
+            .bind::<BigInt, _>(limit)
+            .sql(")"),
+    };
+    let rows = crate::on_backend!(conn, |inner| {
+        let query = users::table
+            .inner_join(profiles::table)
+            .select((User::as_select(), Profile::as_select()))
+            .filter(ids)
+            .into_boxed();
+        match window {
+            Window::Before { .. } => query.order(users::id.desc()),
+            _ => query.order(users::id.asc()),
+        }
+        .load(inner)
     })?;
     Ok(rows)
 }
@@ -287,7 +296,7 @@ fn fts_page_and_count(
     let AnyConnection::Sqlite(inner) = &mut *conn else {
         return Err(ServiceError::internal("FTS5 is SQLite's"));
     };
-    let ids: Vec<i64> = diesel::sql_query(
+    let mut ids: Vec<i64> = diesel::sql_query(
         "SELECT rowid FROM users_search WHERE users_search MATCH ? \
          ORDER BY rowid LIMIT ? OFFSET ?",
     )
@@ -301,7 +310,7 @@ fn fts_page_and_count(
     .collect();
     let found = ids.len() as i64;
     let walked_to_the_end = found <= limit && (found > 0 || offset == 0);
-    let ids = &ids[..found.min(limit) as usize];
+    ids.truncate(limit.max(0) as usize);
     let rows = users::table
         .inner_join(profiles::table)
         .select((User::as_select(), Profile::as_select()))
