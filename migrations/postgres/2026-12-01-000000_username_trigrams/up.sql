@@ -49,6 +49,11 @@ BEGIN
     INSERT INTO username_trigram_counts AS c (trigram, n)
     SELECT trigram, -COUNT(*) FROM removed GROUP BY trigram ORDER BY trigram
     ON CONFLICT (trigram) DO UPDATE SET n = c.n + EXCLUDED.n;
+    -- A trigram nobody holds any more leaves (a missing row counts 0), so
+    -- the table never outgrows the trigrams in use. Its row is locked by
+    -- the upsert above until this transaction ends.
+    DELETE FROM username_trigram_counts
+    WHERE n = 0 AND trigram IN (SELECT trigram FROM removed);
     RETURN NULL;
 END;
 $$;
