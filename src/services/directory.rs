@@ -120,6 +120,23 @@ enum Window {
     Before { from: i64, limit: i64 },
 }
 
+/// The users with their profiles that `$filter` keeps, in the order of
+/// `$window` (descending for a window before a cursor), loaded on `$inner`.
+macro_rules! in_window_order {
+    ($inner:expr, $window:expr, $filter:expr) => {{
+        let query = users::table
+            .inner_join(profiles::table)
+            .select((User::as_select(), Profile::as_select()))
+            .filter($filter)
+            .into_boxed();
+        match $window {
+            Window::Before { .. } => query.order(users::id.desc()),
+            _ => query.order(users::id.asc()),
+        }
+        .load($inner)
+    }};
+}
+
 /// The users of one window with their profiles: first the window's ids
 /// from an index (the primary key, or the search index), then the join
 /// for those ids only (a deferred join), so the join never walks the
@@ -152,16 +169,7 @@ fn page(
                 .order(users::id.desc())
                 .limit(limit),
         };
-        let query = users::table
-            .inner_join(profiles::table)
-            .select((User::as_select(), Profile::as_select()))
-            .filter(users::id.eq_any(ids))
-            .into_boxed();
-        match window {
-            Window::Before { .. } => query.order(users::id.desc()),
-            _ => query.order(users::id.asc()),
-        }
-        .load(inner)
+        in_window_order!(inner, window, users::id.eq_any(ids))
     })?;
     Ok(rows)
 }
@@ -196,18 +204,7 @@ fn fts_page(
             .bind::<BigInt, _>(limit)
             .sql(")"),
     };
-    let rows = crate::on_backend!(conn, |inner| {
-        let query = users::table
-            .inner_join(profiles::table)
-            .select((User::as_select(), Profile::as_select()))
-            .filter(ids)
-            .into_boxed();
-        match window {
-            Window::Before { .. } => query.order(users::id.desc()),
-            _ => query.order(users::id.asc()),
-        }
-        .load(inner)
-    })?;
+    let rows = crate::on_backend!(conn, |inner| in_window_order!(inner, window, ids))?;
     Ok(rows)
 }
 
