@@ -1,7 +1,7 @@
 //! `AppContext`: everything a request's work needs (settings, the pool and
 //! its queue, the signals with their receivers, storage, token keys, the
 //! password hasher and its queue, the login throttle, the pictures' CPU
-//! permits, the email outbox), built once at start by `startup::build_context` and shared. Cheap to clone (all `Arc`s).
+//! permits, the email outbox, the listing threads), built once at start by `startup::build_context` and shared. Cheap to clone (all `Arc`s).
 //! It holds no per-request state.
 
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use crate::services::sign_in_throttle::SignInThrottle;
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::storage::Storage;
+use crate::yielding::Yielding;
 
 #[derive(Clone)]
 pub struct AppContext {
@@ -45,4 +46,7 @@ pub struct AppContext {
     /// Caps concurrent picture processing (decode, resize, encode only) at
     /// about one per core: more at once only thrashes caches and memory.
     pub cpu_permits: Arc<Semaphore>,
+    /// Threads at a lower priority for pages of the directory
+    /// (LIST_NICENESS), so that paging yields the cores to point reads.
+    pub listing: Arc<Yielding>,
 }

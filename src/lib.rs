@@ -31,3 +31,4 @@ pub mod signals;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod yielding;

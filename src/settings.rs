@@ -71,6 +71,9 @@ pub struct Settings {
     /// How many pooled connections list and search queries may hold at
     /// once; the rest stay for point reads and writes.
     pub database_list_connections: u32,
+    /// The nice value of the threads that build pages of the directory
+    /// (0: the same priority as everything else).
+    pub list_niceness: i32,
     pub database_timeout: Duration,
     pub bind_addr: SocketAddr,
     pub media_root: PathBuf,
@@ -358,6 +361,12 @@ impl Settings {
                 1,
                 u64::from(database_pool_size),
             )?,
+            // Pages and searches yield the cores to point reads: under
+            // contention a thread at nice 19 weighs 15 against a normal
+            // thread's 1024, and it gets every core when nothing else
+            // runs. 10 left reads at 64-77% of their rate alone while 4
+            // clients paged; 19 at 79-88% (docs/performance.md).
+            list_niceness: reader.number("LIST_NICENESS", 19, 0, 19)?,
             database_timeout: Duration::from_secs(reader.number("DATABASE_TIMEOUT", 5, 1, 600)?),
             database_url,
             bind_addr: reader.parse("BIND_ADDR", "127.0.0.1:8000", |raw| {

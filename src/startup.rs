@@ -32,6 +32,7 @@ use crate::services::sign_in_throttle::{SharedThrottle, SignInThrottle};
 use crate::settings::{cores, Settings};
 use crate::signals::Signals;
 use crate::storage::{self, Storage};
+use crate::yielding::Yielding;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -49,6 +50,8 @@ pub enum StartError {
     Mail(String),
     #[error("cannot make the default picture's renditions: {0}")]
     DefaultPicture(String),
+    #[error("cannot start the listing threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// Receivers to connect at start; `receivers::connect_default_receivers`
@@ -146,7 +149,15 @@ pub fn build_context(
         .map_err(|e| StartError::DefaultPicture(e.to_string()))?;
     let outbox = Outbox::start(pool.clone(), Arc::clone(&settings), mailer)
         .map_err(|e| StartError::Mail(e.to_string()))?;
+    // As many threads as listing could use on the blocking pools: more
+    // list requests than that wait here, beyond the pool's deadline.
+    let listing = Yielding::new(
+        settings.workers * settings.blocking_threads,
+        settings.list_niceness,
+    )
+    .map_err(StartError::Threads)?;
     Ok(AppContext {
+        listing: Arc::new(listing),
         email_rates: Arc::new(EmailRates::new(
             settings.email_rate_per_client,
             settings.email_rate_per_address,

@@ -52,6 +52,23 @@ pub async fn blocking<T: Send + 'static>(
     Ok(done?)
 }
 
+/// As [`blocking`], on the listing threads, which yield the cores to
+/// everything else (`yielding`): for pages of the directory, whose
+/// work (the query and the JSON of every user on the page) costs many
+/// point reads.
+pub async fn listing<T: Send + 'static>(
+    ctx: &web::Data<AppContext>,
+    work: impl FnOnce(&AppContext) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let ctx = ctx.clone();
+    let mut watch = AbandonOnDrop::default();
+    let gone = Arc::clone(&watch.gone);
+    let threads = Arc::clone(&ctx.listing);
+    let done = threads.run(move || for_request(gone, || work(&ctx))).await;
+    watch.finished = true;
+    done.ok_or_else(ApiError::internal)
+}
+
 /// Sets `gone` when dropped before `finished`: the request's future went
 /// away (its client disconnected) while the work was queued or running.
 #[derive(Default)]

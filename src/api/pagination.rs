@@ -26,6 +26,8 @@ pub struct PageRequest {
     /// `Some` in cursor mode: `Some(None)` for the first page.
     pub cursor: Option<Option<Position>>,
     pub params: Vec<(String, String)>,
+    /// Where links point: the origin the client sees and the path.
+    base: String,
 }
 
 impl PageRequest {
@@ -48,24 +50,26 @@ impl PageRequest {
             };
         let limit = number("limit", 1, DEFAULT_LIMIT)?.min(MAX_LIMIT);
         let offset = number("offset", 0, 0)?;
+        let ctx = req
+            .app_data::<actix_web::web::Data<AppContext>>()
+            .ok_or_else(ApiError::internal)?;
         let cursor = match params.iter().find(|(k, _)| k == "cursor") {
             None => None,
             Some((_, raw)) if raw.is_empty() => Some(None),
             Some((_, raw)) => {
-                let key = req
-                    .app_data::<actix_web::web::Data<AppContext>>()
-                    .map(|ctx| *ctx.jwt.cursor_key())
-                    .ok_or_else(ApiError::internal)?;
+                let key = *ctx.jwt.cursor_key();
                 let position = Position::decode(raw, &key)
                     .ok_or_else(|| ApiError::bad_request("Invalid cursor."))?;
                 Some(Some(position))
             }
         };
+        let origin = client::origin(req, &ctx.settings.trusted_proxies);
         Ok(Self {
             limit,
             offset,
             cursor,
             params,
+            base: format!("{origin}{}", req.path()),
         })
     }
 
@@ -73,14 +77,13 @@ impl PageRequest {
     /// `last`: `more_after`/`more_before` say whether items lie beyond.
     pub fn cursor_links(
         &self,
-        req: &HttpRequest,
         key: &[u8; 32],
         (first, last): (Option<i64>, Option<i64>),
         more_after: bool,
         more_before: bool,
     ) -> (Option<String>, Option<String>) {
         let from = self.cursor.flatten();
-        let link = |position: Position| self.cursor_url(req, &position.encode(key));
+        let link = |position: Position| self.cursor_url(&position.encode(key));
         // An empty page still links back to where it was asked from.
         let next = more_after.then(|| {
             let id = last.or(from.map(|p| p.id - 1)).unwrap_or(0);
@@ -96,7 +99,7 @@ impl PageRequest {
         (next, previous)
     }
 
-    fn cursor_url(&self, req: &HttpRequest, cursor: &str) -> String {
+    fn cursor_url(&self, cursor: &str) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (key, value) in &self.params {
             if !matches!(key.as_str(), "limit" | "offset" | "cursor") {
@@ -105,13 +108,11 @@ impl PageRequest {
         }
         query.append_pair("limit", &self.limit.to_string());
         query.append_pair("cursor", cursor);
-        self.absolute(req, &query.finish())
+        self.absolute(&query.finish())
     }
 
-    fn absolute(&self, req: &HttpRequest, query: &str) -> String {
-        let ctx = req.app_data::<actix_web::web::Data<AppContext>>();
-        let trusted = ctx.map_or(&[][..], |ctx| &ctx.settings.trusted_proxies[..]);
-        format!("{}{}?{}", client::origin(req, trusted), req.path(), query)
+    fn absolute(&self, query: &str) -> String {
+        format!("{}?{}", self.base, query)
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -122,18 +123,18 @@ impl PageRequest {
     }
 
     /// (next, previous) for a result of `count` items.
-    pub fn links(&self, req: &HttpRequest, count: i64) -> (Option<String>, Option<String>) {
+    pub fn links(&self, count: i64) -> (Option<String>, Option<String>) {
         // Saturating: an offset near i64::MAX must not overflow.
         let next_offset = self.offset.saturating_add(self.limit);
-        let next = (next_offset < count).then(|| self.url(req, Some(next_offset)));
+        let next = (next_offset < count).then(|| self.url(Some(next_offset)));
         let previous = (self.offset > 0).then(|| {
             let previous_offset = self.offset - self.limit;
-            self.url(req, (previous_offset > 0).then_some(previous_offset))
+            self.url((previous_offset > 0).then_some(previous_offset))
         });
         (next, previous)
     }
 
-    fn url(&self, req: &HttpRequest, offset: Option<i64>) -> String {
+    fn url(&self, offset: Option<i64>) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (key, value) in &self.params {
             if key != "limit" && key != "offset" {
@@ -144,6 +145,6 @@ impl PageRequest {
         if let Some(offset) = offset {
             query.append_pair("offset", &offset.to_string());
         }
-        self.absolute(req, &query.finish())
+        self.absolute(&query.finish())
     }
 }

@@ -1,5 +1,5 @@
-//! /users handlers: extract, call one service on the blocking pool, shape
-//! the answer. Rules live in `services::users`.
+//! /users handlers: extract, call one service on the blocking pool (pages
+//! of the directory on the listing threads), shape the answer. Rules live in `services::users`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,10 +10,11 @@ use crate::api::dto::{PictureMemo, UserBody, UserCursorPage, UserList, UserPage}
 use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::api::pagination::PageRequest;
-use crate::api::{blocking, hashing};
+use crate::api::{blocking, hashing, listing};
 use crate::auth::throttle::ClientKey;
 use crate::context::AppContext;
 use crate::domain::{Email, Password, Username};
+use crate::models::{Profile, User};
 use crate::services::directory;
 use crate::services::users::{self, Registration, UserUpdate};
 
@@ -104,50 +105,54 @@ pub async fn list(
     AuthUser(viewer): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::from_request(&req)?;
-    let search = page.param("search").map(str::to_owned);
-    let (limit, offset) = (page.limit, page.offset);
-    let body = |rows: &[(crate::models::User, crate::models::Profile)]| -> Vec<UserBody> {
+    // The query and the JSON of the whole page are made on the listing
+    // threads, which yield the cores to point reads.
+    let body = listing(&ctx, move |ctx| page_body(ctx, &page, &viewer)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header(header::ContentType::json())
+        .body(body))
+}
+
+/// One page of the directory, as the JSON a client receives.
+fn page_body(ctx: &AppContext, page: &PageRequest, viewer: &User) -> Result<Vec<u8>, ApiError> {
+    let search = page.param("search");
+    let body = |rows: &[(User, Profile)]| -> Vec<UserBody> {
         let mut memo = PictureMemo::default();
         rows.iter()
             .map(|(user, profile)| {
-                UserBody::remembered(user, profile, Some(&viewer), &ctx, &mut memo)
+                UserBody::remembered(user, profile, Some(viewer), ctx, &mut memo)
             })
             .collect()
     };
-    if let Some(position) = page.cursor {
+    let json = if let Some(position) = page.cursor {
         let (from, backward) = (position.map(|p| p.id), position.is_some_and(|p| p.backward));
-        let found = blocking(&ctx, move |ctx| {
-            directory::list_by_position(ctx, search.as_deref(), limit, from, backward)
-        })
-        .await??;
+        let found = directory::list_by_position(ctx, search, page.limit, from, backward)?;
         let ends = (
             found.rows.first().map(|(user, _)| user.id),
             found.rows.last().map(|(user, _)| user.id),
         );
         let (next, previous) = page.cursor_links(
-            &req,
             ctx.jwt.cursor_key(),
             ends,
             found.more_after,
             found.more_before,
         );
-        return Ok(HttpResponse::Ok().json(UserCursorPage {
+        serde_json::to_vec(&UserCursorPage {
             next,
             previous,
             results: body(&found.rows),
-        }));
-    }
-    let (rows, count) = blocking(&ctx, move |ctx| {
-        directory::list(ctx, search.as_deref(), limit, offset)
-    })
-    .await??;
-    let (next, previous) = page.links(&req, count);
-    Ok(HttpResponse::Ok().json(UserPage {
-        count,
-        next,
-        previous,
-        results: body(&rows),
-    }))
+        })
+    } else {
+        let (rows, count) = directory::list(ctx, search, page.limit, page.offset)?;
+        let (next, previous) = page.links(count);
+        serde_json::to_vec(&UserPage {
+            count,
+            next,
+            previous,
+            results: body(&rows),
+        })
+    };
+    json.map_err(|_| ApiError::internal())
 }
 
 /// Read a user; private fields only for the user themself or staff.

@@ -654,6 +654,74 @@ async fn work_for_a_client_that_left_is_dropped_from_the_queue() {
     assert_eq!(profile["bio"], "", "the abandoned change was never made");
 }
 
+/// The same for a page of the directory, which runs on the listing
+/// threads: its client gives up, and it leaves the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_for_a_client_that_left_is_dropped_from_the_queue() {
+    let app =
+        spawn_app_with_settings(&[("DATABASE_POOL_SIZE", "1"), ("DATABASE_TIMEOUT", "30")]).await;
+    let alice = app.signed_in("alice").await;
+    let pool = app.context.pool.clone();
+    let held = app.db();
+    let impatient = app
+        .client
+        .get(app.url("/users?search=ali"))
+        .bearer_auth(&alice.token)
+        .timeout(Duration::from_secs(2))
+        .send();
+    let waiting = async {
+        wait_for_waiters(&pool, 1).await;
+    };
+    let (sent, ()) = tokio::join!(impatient, waiting);
+    assert!(sent.unwrap_err().is_timeout(), "the client gave up");
+    for _ in 0..200 {
+        if pool.waiting() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool.waiting(), 0, "the abandoned page left the queue");
+    drop(held);
+    let page: Value = app.get_json("/users?search=ali", Some(&alice.token)).await;
+    assert_eq!(page["count"], 1);
+}
+
+/// Pages of the directory are built on threads at LIST_NICENESS, so that
+/// paging yields the cores to point reads (Linux: nice is per thread).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn pages_are_built_on_threads_at_the_list_niceness() {
+    let app = spawn_app_with_settings(&[("LIST_NICENESS", "7")]).await;
+    let alice = app.signed_in("alice").await;
+    let page: Value = app.get_json("/users", Some(&alice.token)).await;
+    assert_eq!(page["results"][0]["username"], "alice");
+    // Field 19 of /proc/…/stat is the nice value; the command name (field
+    // 2, in parentheses) holds no space here.
+    let nice_of = |stat: &str| -> Option<i64> {
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(16)?
+            .parse()
+            .ok()
+    };
+    let own = nice_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()).unwrap();
+    let listing_nices: Vec<i64> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let name = std::fs::read_to_string(task.join("comm")).ok()?;
+            (name.trim() == "portrait-yieldi")
+                .then(|| nice_of(&std::fs::read_to_string(task.join("stat")).ok()?))?
+        })
+        .collect();
+    assert!(
+        listing_nices.contains(&(own + 7).min(19)),
+        "no listing thread at nice {} among {listing_nices:?}",
+        own + 7
+    );
+}
+
 async fn wait_for_waiters(pool: &portrait::db::DbPool, count: usize) {
     for _ in 0..500 {
         if pool.waiting() >= count {
