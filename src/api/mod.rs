@@ -2,8 +2,9 @@
 //! its inputs, waits in the queue its use case needs (argon2's for
 //! hashing, the CPU permits for picture processing; database work queues
 //! in the pool's own checkout), calls one service on the blocking pool (no
-//! diesel, pool or image work on an async worker) and maps the result to a
-//! DTO. No business rule is decided here.
+//! diesel, pool or image work on an async worker; pages of the directory
+//! on the lower-priority listing threads) and maps the result to a DTO. No
+//! business rule is decided here.
 
 pub mod accounts;
 pub mod auth;

@@ -1,5 +1,6 @@
 //! /users handlers: extract, call one service on the blocking pool (pages
-//! of the directory on the listing threads), shape the answer. Rules live in `services::users`.
+//! of the directory on the listing threads), shape the answer. Rules live
+//! in `services::users`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
