@@ -46,10 +46,7 @@ pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&AppContext) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let ctx = ctx.clone();
-    let mut watch = AbandonOnDrop::default();
-    let gone = Arc::clone(&watch.gone);
-    let done = web::block(move || for_request(gone, || work(&ctx))).await;
-    watch.finished = true;
+    let done = watched(|gone| web::block(move || for_request(gone, || work(&ctx)))).await;
     Ok(done?)
 }
 
@@ -62,12 +59,18 @@ pub async fn listing<T: Send + 'static>(
     work: impl FnOnce(&AppContext) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let ctx = ctx.clone();
-    let mut watch = AbandonOnDrop::default();
-    let gone = Arc::clone(&watch.gone);
     let threads = Arc::clone(&ctx.listing);
-    let done = threads.run(move || for_request(gone, || work(&ctx))).await;
-    watch.finished = true;
+    let done = watched(|gone| threads.run(move || for_request(gone, || work(&ctx)))).await;
     done.ok_or_else(ApiError::internal)
+}
+
+/// Awaits the work `start` hands off, given the flag that tells it its
+/// client left: set if this future is dropped before the work answers.
+async fn watched<F: std::future::Future>(start: impl FnOnce(Arc<AtomicBool>) -> F) -> F::Output {
+    let mut watch = AbandonOnDrop::default();
+    let done = start(Arc::clone(&watch.gone)).await;
+    watch.finished = true;
+    done
 }
 
 /// Sets `gone` when dropped before `finished`: the request's future went

@@ -633,19 +633,8 @@ async fn work_for_a_client_that_left_is_dropped_from_the_queue() {
         .json(&json!({"bio": "written for nobody"}))
         .timeout(Duration::from_secs(2))
         .send();
-    let waiting = async {
-        wait_for_waiters(&pool, 1).await;
-    };
-    let (sent, ()) = tokio::join!(impatient, waiting);
-    assert!(sent.unwrap_err().is_timeout(), "the client gave up");
     // The connection is still held: the waiter left because its client did.
-    for _ in 0..200 {
-        if pool.waiting() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(pool.waiting(), 0, "the abandoned request left the queue");
+    gives_up_while_queued(&pool, impatient, "the abandoned request left the queue").await;
     drop(held);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let profile: Value = app
@@ -669,18 +658,7 @@ async fn a_page_for_a_client_that_left_is_dropped_from_the_queue() {
         .bearer_auth(&alice.token)
         .timeout(Duration::from_secs(2))
         .send();
-    let waiting = async {
-        wait_for_waiters(&pool, 1).await;
-    };
-    let (sent, ()) = tokio::join!(impatient, waiting);
-    assert!(sent.unwrap_err().is_timeout(), "the client gave up");
-    for _ in 0..200 {
-        if pool.waiting() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(pool.waiting(), 0, "the abandoned page left the queue");
+    gives_up_while_queued(&pool, impatient, "the abandoned page left the queue").await;
     drop(held);
     let page: Value = app.get_json("/users?search=ali", Some(&alice.token)).await;
     assert_eq!(page["count"], 1);
@@ -720,6 +698,28 @@ async fn pages_are_built_on_threads_at_the_list_niceness() {
         "no listing thread at nice {} among {listing_nices:?}",
         own + 7
     );
+}
+
+/// Sends `impatient` (a request with a short timeout) while every
+/// connection is held, checks that its client gave up while it queued,
+/// then that it left the queue.
+async fn gives_up_while_queued(
+    pool: &portrait::db::DbPool,
+    impatient: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+    left: &str,
+) {
+    let waiting = async {
+        wait_for_waiters(pool, 1).await;
+    };
+    let (sent, ()) = tokio::join!(impatient, waiting);
+    assert!(sent.unwrap_err().is_timeout(), "the client gave up");
+    for _ in 0..200 {
+        if pool.waiting() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool.waiting(), 0, "{left}");
 }
 
 async fn wait_for_waiters(pool: &portrait::db::DbPool, count: usize) {
