@@ -112,6 +112,24 @@ diesel::table! {
     }
 }
 
+// Kept by triggers (migration 2026-12-02): one row per
+// distinct five-character substring of a normalised username.
+diesel::table! {
+    username_fivegrams (fivegram, user_id) {
+        fivegram -> Text,
+        user_id -> BigInt,
+    }
+}
+
+// Kept by triggers on username_fivegrams: how many users
+// hold each five-character piece.
+diesel::table! {
+    username_fivegram_counts (fivegram) {
+        fivegram -> Text,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(profiles -> users (user_id));
 diesel::joinable!(admin_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -124,5 +142,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     admin_sessions,
     admin_log,
     username_trigrams,
-    username_trigram_counts
+    username_trigram_counts,
+    username_fivegrams,
+    username_fivegram_counts
 );

@@ -6,12 +6,15 @@
 //!   `users` alone, through the search index, never the join;
 //! - an OFFSET page first picks its ids from the primary key (a deferred
 //!   join), then joins profiles for those ids only;
-//! - a search of three characters or more goes through a trigram index:
-//!   on SQLite the FTS5 trigram table `users_search`; on PostgreSQL a term
-//!   of exactly three characters is one range of `username_trigrams`
-//!   (index-only) and one row of `username_trigram_counts`, a longer one
-//!   pg_trgm's GIN index under `LIKE`. Shorter terms scan, and answer the
-//!   same.
+//! - a search of three characters or more goes through an index. A term
+//!   of five characters or more is one range of `username_fivegrams`
+//!   (that of its rarest five-character piece, rechecked when the term is
+//!   longer), its count one row of `username_fivegram_counts`. A term of
+//!   three or four characters goes through SQLite's FTS5 trigram table
+//!   `users_search`; on PostgreSQL, through one range of
+//!   `username_trigrams` and one row of `username_trigram_counts` for
+//!   three characters, and pg_trgm's GIN index under `LIKE` for four.
+//!   Shorter terms scan, and answer the same.
 //!
 //! Listing waits for the pool's smaller listing share, so pages and
 //! searches never hold every connection that point reads need. Reads
@@ -24,7 +27,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::context::AppContext;
-use crate::db::schema::{profiles, user_count, username_trigram_counts, username_trigrams, users};
+use crate::db::schema::{
+    profiles, user_count, username_fivegram_counts, username_fivegrams, username_trigram_counts,
+    username_trigrams, users,
+};
 use crate::db::AnyConnection;
 use crate::domain::{normalize_username, MAX_USERNAME_CHARS};
 use crate::error::ServiceError;
@@ -152,6 +158,7 @@ fn page(
     let like = match term.matches(conn) {
         Matches::Trigram(trigram) => return trigram_page(conn, trigram, window),
         Matches::Fts(phrase) => return fts_page(conn, phrase, window),
+        Matches::Fivegrams(term) => return fivegram_page(conn, &term, window),
         Matches::Like(like) => like,
     };
     let rows = crate::on_backend!(conn, |inner| {
@@ -271,6 +278,108 @@ fn trigram_page(
     Ok(rows)
 }
 
+/// The candidates of one five-character piece (bound) whose username holds
+/// the term (its `LIKE` pattern, bound), after the start `$start` of a
+/// query over `username_fivegrams g JOIN users c`.
+macro_rules! rechecked {
+    ($st:ty, $start:expr, $piece:expr, $like:expr) => {
+        sql::<$st>($start)
+            .bind::<Text, _>($piece.clone())
+            .sql(" AND c.username_normalized LIKE ")
+            .bind::<Text, _>($like.clone())
+            .sql(" ESCAPE '\\'")
+    };
+}
+
+/// A window of a search of five characters or more. Its ids
+/// come from the one range of `username_fivegrams` that the term's rarest
+/// five-character piece holds: for a term of five characters that range
+/// is the answer (index-only and exact); a longer term's candidates are
+/// rechecked against their usernames.
+fn fivegram_page(
+    conn: &mut AnyConnection,
+    term: &str,
+    window: Window,
+) -> Result<Vec<UserWithProfile>, ServiceError> {
+    let Some((piece, _)) = rarest_fivegram(conn, term)? else {
+        return Ok(Vec::new());
+    };
+    if piece == term {
+        let ids = username_fivegrams::table
+            .select(username_fivegrams::user_id)
+            .filter(username_fivegrams::fivegram.eq(piece));
+        let id = username_fivegrams::user_id;
+        let rows = crate::on_backend!(conn, |inner| window_of!(inner, window, ids, id))?;
+        return Ok(rows);
+    }
+    let like = format!("%{}%", escape_like(term));
+    let ids = match window {
+        Window::Offset { limit, offset } => rechecked!(Bool, FIVEGRAM_IDS, piece, like)
+            .sql(" ORDER BY g.user_id LIMIT ")
+            .bind::<BigInt, _>(limit)
+            .sql(" OFFSET ")
+            .bind::<BigInt, _>(offset)
+            .sql(")"),
+        Window::After { from, limit } => rechecked!(Bool, FIVEGRAM_IDS, piece, like)
+            .sql(" AND g.user_id > ")
+            .bind::<BigInt, _>(from.unwrap_or(0))
+            .sql(" ORDER BY g.user_id LIMIT ")
+            .bind::<BigInt, _>(limit)
+            .sql(")"),
+        Window::Before { from, limit } => rechecked!(Bool, FIVEGRAM_IDS, piece, like)
+            .sql(" AND g.user_id < ")
+            .bind::<BigInt, _>(from)
+            .sql(" ORDER BY g.user_id DESC LIMIT ")
+            .bind::<BigInt, _>(limit)
+            .sql(")"),
+    };
+    let rows = crate::on_backend!(conn, |inner| in_window_order!(inner, window, ids))?;
+    Ok(rows)
+}
+
+/// "The id is among the rechecked candidates", to be closed by a window.
+const FIVEGRAM_IDS: &str = "users.id IN (SELECT g.user_id FROM username_fivegrams g \
+     JOIN users c ON c.id = g.user_id WHERE g.fivegram = ";
+/// How many rechecked candidates there are, to be closed by `)`.
+const FIVEGRAM_COUNT: &str = "(SELECT COUNT(*) FROM username_fivegrams g \
+     JOIN users c ON c.id = g.user_id WHERE g.fivegram = ";
+
+/// The rarest five-character piece of `term` and how many users hold it;
+/// `None` when one of its pieces is held by nobody, for then nobody holds
+/// the term.
+fn rarest_fivegram(
+    conn: &mut AnyConnection,
+    term: &str,
+) -> Result<Option<(String, i64)>, ServiceError> {
+    let pieces = fivegrams_of(term);
+    let held: Vec<(String, i64)> = crate::on_backend!(conn, |inner| {
+        username_fivegram_counts::table
+            .filter(username_fivegram_counts::fivegram.eq_any(&pieces))
+            .select((
+                username_fivegram_counts::fivegram,
+                username_fivegram_counts::n,
+            ))
+            .load(inner)
+    })?;
+    if held.len() < pieces.len() {
+        return Ok(None);
+    }
+    Ok(held.into_iter().min_by_key(|(_, holders)| *holders))
+}
+
+/// The distinct five-character substrings of `term`, characters counted,
+/// not bytes (as the triggers count them).
+fn fivegrams_of(term: &str) -> Vec<String> {
+    let chars: Vec<char> = term.chars().collect();
+    let mut pieces: Vec<String> = chars
+        .windows(FIVEGRAM_CHARS)
+        .map(|piece| piece.iter().collect())
+        .collect();
+    pieces.sort_unstable();
+    pieces.dedup();
+    pieces
+}
+
 /// An OFFSET page of a search through SQLite's FTS5 table, and its count.
 /// FTS5 checks the trigrams' positions on every walk of a phrase: a rare
 /// term's walk for the page's ids already goes to the end of its matches,
@@ -330,6 +439,10 @@ const FTS_IDS: &str = "users.id IN (SELECT rowid FROM users_search WHERE users_s
 /// triggers), the search index alone for a search, never the join.
 fn count(conn: &mut AnyConnection, term: Option<&Term>) -> Result<i64, ServiceError> {
     let matches = term.map(|term| term.matches(conn));
+    let rarest = match &matches {
+        Some(Matches::Fivegrams(term)) => rarest_fivegram(conn, term)?,
+        _ => None,
+    };
     let count = crate::on_backend!(conn, |inner| match matches {
         Some(Matches::Trigram(trigram)) => username_trigram_counts::table
             .find(trigram)
@@ -344,6 +457,16 @@ fn count(conn: &mut AnyConnection, term: Option<&Term>) -> Result<i64, ServiceEr
         )
         .get_result(inner),
         Some(Matches::Like(like)) => users::table.filter(like).count().get_result(inner),
+        // The piece's holders are the term's when it is the whole term.
+        Some(Matches::Fivegrams(term)) => match &rarest {
+            None => Ok(0),
+            Some((piece, holders)) if *piece == term => Ok(*holders),
+            Some((piece, _)) => {
+                let like = format!("%{}%", escape_like(&term));
+                diesel::select(rechecked!(BigInt, FIVEGRAM_COUNT, piece, like).sql(")"))
+                    .get_result(inner)
+            }
+        },
         None => user_count::table
             .select(user_count::n)
             .first(inner)
@@ -355,13 +478,16 @@ fn count(conn: &mut AnyConnection, term: Option<&Term>) -> Result<i64, ServiceEr
 
 /// Which index finds a search's users.
 enum Matches {
-    /// SQLite's FTS5 trigram table `users_search`, for terms of three
-    /// characters or more: a quoted phrase.
+    /// SQLite's FTS5 trigram table `users_search`, for terms of three or
+    /// four characters: a quoted phrase.
     Fts(String),
+    /// `username_fivegrams`, for terms of five characters or more: the
+    /// term.
+    Fivegrams(String),
     /// PostgreSQL's `username_trigrams`, for terms of exactly three
     /// characters: the term is the trigram.
     Trigram(String),
-    /// `LIKE '%term%'`: pg_trgm's GIN index for longer terms on
+    /// `LIKE '%term%'`: pg_trgm's GIN index for four-character terms on
     /// PostgreSQL; a scan for terms shorter than a trigram.
     Like(LikeFilter),
 }
@@ -371,6 +497,9 @@ struct Term(String);
 
 /// Trigram indexes see terms of this many characters or more.
 const INDEXED_TERM_CHARS: usize = 3;
+
+/// `username_fivegrams` sees terms of this many characters or more.
+const FIVEGRAM_CHARS: usize = 5;
 
 impl Term {
     /// `Some(None)`: no search. `None`: no username can match, so no query
@@ -391,6 +520,7 @@ impl Term {
     fn matches(&self, conn: &AnyConnection) -> Matches {
         match (self.0.chars().count(), conn) {
             (n, _) if n < INDEXED_TERM_CHARS => Matches::Like(self.like_filter()),
+            (n, _) if n >= FIVEGRAM_CHARS => Matches::Fivegrams(self.0.clone()),
             (_, AnyConnection::Sqlite(_)) => Matches::Fts(self.phrase()),
             (INDEXED_TERM_CHARS, AnyConnection::Postgresql(_)) => Matches::Trigram(self.0.clone()),
             (_, AnyConnection::Postgresql(_)) => Matches::Like(self.like_filter()),
@@ -434,10 +564,18 @@ pub(crate) fn escape_like(term: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_like;
+    use super::{escape_like, fivegrams_of};
 
     #[test]
     fn like_wildcards_in_a_search_are_literal() {
         assert_eq!(escape_like(r"a_b%c\d"), r"a\_b\%c\\d");
+    }
+
+    #[test]
+    fn a_term_s_five_character_pieces_are_counted_in_characters_and_distinct() {
+        assert_eq!(fivegrams_of("98765"), ["98765"]);
+        assert_eq!(fivegrams_of("aaaaaaa"), ["aaaaa"]);
+        assert_eq!(fivegrams_of("übers7"), ["bers7", "übers"]);
+        assert!(fivegrams_of("abcd").is_empty());
     }
 }

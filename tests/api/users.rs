@@ -736,13 +736,29 @@ async fn search_through_the_index_answers_what_a_scan_answers() {
     let now: Vec<&str> = vec![
         "staffer", "anna", "hANNAbel", "joANNa", "an_na", "an.na", "über", "Überall", "x@y.z",
     ];
+    // Five characters and more (username_fivegrams): a piece only the old
+    // name held, one only the new name holds, a dot and an underscore, a
+    // longer term rechecked, one whose every five-character piece some
+    // name holds but no name holds whole, and a non-ASCII one.
+    let long = [
+        "hanna",
+        "annab",
+        "an.na",
+        "an_na",
+        "nnabel",
+        "joANNAbel",
+        "überall",
+    ];
     for term in [
         "a", "an", "ann", "ANNA", "nnab", "n_n", "n.n", "_", "ÜB", "ÜBE", "über", "@y.", "zz",
         "nna", "annanna",
         // Three characters only the old name held, only the new one holds,
         // and only the deleted user held.
         "NAH", "bel", "nan",
-    ] {
+    ]
+    .into_iter()
+    .chain(long)
+    {
         let lowered = term.to_lowercase();
         let expected: Vec<&str> = now
             .iter()

@@ -1,0 +1,10 @@
+DROP TRIGGER username_fivegrams_rename ON users;
+DROP TRIGGER username_fivegrams_delete ON users;
+DROP TRIGGER username_fivegrams_insert ON users;
+DROP FUNCTION username_fivegrams_renamed();
+DROP FUNCTION username_fivegrams_deleted();
+DROP FUNCTION username_fivegrams_inserted();
+DROP TABLE username_fivegrams;
+DROP FUNCTION username_fivegram_counts_removed();
+DROP FUNCTION username_fivegram_counts_added();
+DROP TABLE username_fivegram_counts;
