@@ -97,6 +97,8 @@ def seed_postgres(url, users):
     psql(url, "VACUUM ANALYZE users")
     psql(url, "VACUUM ANALYZE profiles")
     psql(url, "VACUUM ANALYZE username_trigrams")
+    psql(url, "VACUUM ANALYZE username_fivegrams")
+    psql(url, "VACUUM ANALYZE username_fivegram_counts")
 
 
 def fresh_postgres_database(admin_url, name):
